@@ -1,0 +1,59 @@
+# consent-sync: everything a developer or CI needs, from nothing but Python >= 3.11 and pip.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint typecheck cfn-lint unit integration e2e bench chaos simulator local-up clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "consent-sync needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+run: $(STAMP) ## the main job, locally: moto + the SuperOffice simulator
+	$(BIN)/consent-sync demo
+
+test: $(STAMP) lint typecheck cfn-lint ## the whole test suite (lint, types, template, unit, integration, e2e)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check functions devtools tests
+	$(BIN)/ruff format --check functions devtools tests
+
+typecheck: $(STAMP) ## mypy
+	$(BIN)/mypy
+
+cfn-lint: $(STAMP) ## validate template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+unit: $(STAMP) ## unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP) ## integration tests only
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
+
+e2e: $(STAMP) ## end-to-end tests through the CLI
+	$(BIN)/python -m pytest tests/e2e
+
+bench: $(STAMP) ## benchmarks: print figures, write bench/results/*.json
+	$(BIN)/python -m devtools.bench
+
+simulator: $(STAMP) ## the SuperOffice simulator alone, on :8080
+	$(BIN)/consent-sync simulator --port 8080
+
+local-up: $(STAMP) ## the local AWS stack (moto + event routing from template.yaml), foreground
+	$(BIN)/consent-sync local up
+
+clean: ## remove the virtualenvs and caches
+	rm -rf $(VENV) .venv-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
