@@ -1,0 +1,31 @@
+"""The functions' environment, read once and typed at cold start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FunctionConfig(BaseSettings):
+    """Environment variables every function gets from template.yaml (Globals)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    stage: str = "dev"
+    table_name: str
+    idempotency_table_name: str
+    artifacts_bucket: str
+    event_bus_name: str
+    reconcile_queue_url: str
+    events_dlq_url: str
+    secret_prefix: str = Field(description="Secrets Manager name prefix of the account credentials")
+    chunk_size: int = Field(default=200, ge=1, le=500)
+    superoffice_requests_per_second: float = Field(default=5.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_config() -> FunctionConfig:
+    """The configuration of this process (cached: the environment does not change within a container)."""
+    return FunctionConfig()

@@ -1,0 +1,18 @@
+"""SettingsFunction: `Integration Settings Updated`."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from consent_sync.account_settings import apply_settings
+from consent_sync.events import IntegrationSettingsUpdated
+from consent_sync.intake import receive
+from consent_sync.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return receive(event, (IntegrationSettingsUpdated,), apply_settings)

@@ -1,0 +1,41 @@
+"""boto3 clients, one per service and endpoint, created lazily and reused across invocations."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Lambda retries the whole invocation; inside it, a few quick SDK retries absorb throttling.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+def client(service: str) -> Any:
+    """A boto3 client for `service`, honouring `AWS_ENDPOINT_URL` (moto locally, AWS when unset)."""
+    return _client(service, os.environ.get("AWS_ENDPOINT_URL"), _region())
+
+
+def dynamodb_table(name: str) -> Any:
+    """A boto3 DynamoDB Table resource."""
+    return _resource("dynamodb", os.environ.get("AWS_ENDPOINT_URL"), _region()).Table(name)
+
+
+def _region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+@lru_cache(maxsize=32)
+def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:
+    return boto3.session.Session().client(
+        service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG
+    )
+
+
+@lru_cache(maxsize=8)
+def _resource(service: str, endpoint_url: str | None, region: str | None) -> Any:
+    return boto3.session.Session().resource(
+        service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG
+    )
