@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal, Self
-from urllib.parse import urlsplit
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from consent_sync.superoffice.connection import SuperOfficeConnection
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
@@ -28,23 +29,6 @@ class Integration(StrEnum):
     NONE = "none"
 
 
-class InstallationKind(StrEnum):
-    ONLINE = "online"
-    ONSITE = "onsite"
-
-
-class AuthScheme(StrEnum):
-    BASIC = "basic"
-    TICKET = "ticket"
-    SYSTEM_USER = "system_user"
-
-
-class OnlineEnvironment(StrEnum):
-    SOD = "sod"
-    QAONLINE = "qaonline"
-    ONLINE = "online"
-
-
 class PresendFailurePolicy(StrEnum):
     """What a send-out check does when SuperOffice cannot be read."""
 
@@ -52,53 +36,23 @@ class PresendFailurePolicy(StrEnum):
     BLOCK = "block"
 
 
-class SuperOfficeSettings(BaseModel):
-    """Where the account's SuperOffice is and how to sign in (the secret holds the credentials)."""
+class SuperOfficeSettings(SuperOfficeConnection):
+    """The account's SuperOffice connection plus where its credentials are and how fast to call it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: InstallationKind
-    base_url: str | None = Field(default=None, description="on-site: the Web API root, ending in /api/v1")
-    context_id: Annotated[str, StringConstraints(pattern=r"^Cust\d{1,10}$")] | None = None
-    environment: OnlineEnvironment | None = None
-    auth: AuthScheme
     credentials_secret_arn: str
-    # Where the Online login and tenant-state endpoints live; only for simulators and tests.
-    login_url: str | None = None
-    allow_insecure: bool = Field(default=False, description="accept http:// URLs (local simulators only)")
     requests_per_second: float | None = Field(default=None, gt=0, le=100)
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
+    def _secret_is_an_arn(self) -> Self:
         if not _SECRET_ARN.match(self.credentials_secret_arn):
             raise ValueError("credentials_secret_arn must be a Secrets Manager secret ARN")
-        if self.kind is InstallationKind.ONSITE:
-            if not self.base_url:
-                raise ValueError("base_url is required for an on-site installation")
-            if self.auth is AuthScheme.SYSTEM_USER:
-                raise ValueError("on-site installations sign in with auth basic or ticket")
-            if self.context_id or self.environment:
-                raise ValueError("context_id and environment are for SuperOffice Online only")
-            self._check_url("base_url", self.base_url)
-        else:
-            if not (self.context_id and self.environment):
-                raise ValueError("SuperOffice Online needs context_id (CustNNNNN) and environment")
-            if self.auth is not AuthScheme.SYSTEM_USER:
-                raise ValueError("SuperOffice Online signs in with auth system_user")
-            if self.base_url:
-                raise ValueError("base_url is for on-site installations; Online resolves its own")
-        if self.login_url:
-            self._check_url("login_url", self.login_url)
         return self
 
-    def _check_url(self, field: str, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.netloc:
-            raise ValueError(f"{field} must be an absolute https URL")
-        if parts.scheme == "http" and not self.allow_insecure:
-            raise ValueError(f"{field} must use https (allow_insecure is only for local simulators)")
-        if parts.username or parts.password:
-            raise ValueError(f"{field} must not carry credentials; they belong in the secret")
+    def connection(self) -> SuperOfficeConnection:
+        """The connection alone, as the SuperOffice client takes it."""
+        return SuperOfficeConnection.model_validate(
+            self.model_dump(exclude={"credentials_secret_arn", "requests_per_second"})
+        )
 
 
 class AccountSettings(BaseModel):
@@ -137,5 +91,3 @@ def sync_switched_on(previous: AccountSettings | None, current: AccountSettings)
     """True when this save turns legal-basis sync on (from off, from `none`, or for a new account)."""
     return current.syncs and not (previous is not None and previous.syncs)
 
-
-SettingsChange = Literal["created", "updated", "unchanged"]

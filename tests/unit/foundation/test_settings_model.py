@@ -39,7 +39,7 @@ def test_defaults() -> None:
     ("superoffice", "problem"),
     [
         ({"kind": "onsite", "base_url": "http://crm.example.com/api/v1", "auth": "basic"}, "https"),
-        ({"kind": "onsite", "auth": "basic"}, "base_url is required"),
+        ({"kind": "onsite", "auth": "basic"}, "needs base_url"),
         (
             {"kind": "onsite", "base_url": "https://u:p@crm.example.com/api/v1", "auth": "basic"},
             "credentials",
@@ -48,7 +48,7 @@ def test_defaults() -> None:
             {"kind": "onsite", "base_url": "https://crm.example.com/api/v1", "auth": "system_user"},
             "basic or ticket",
         ),
-        ({"kind": "online", "environment": "sod", "auth": "system_user"}, "context_id"),
+        ({"kind": "online", "environment": "sod", "auth": "system_user"}, "context_id and environment"),
         ({"kind": "online", "context_id": "Cust1", "environment": "sod", "auth": "basic"}, "system_user"),
         ({"kind": "online", "context_id": "Acme", "environment": "sod", "auth": "system_user"}, "context_id"),
     ],
