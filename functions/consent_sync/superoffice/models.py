@@ -1,0 +1,274 @@
+"""Pydantic models for everything the client reads from SuperOffice, and what it hands out.
+
+Field names are Python's; aliases are SuperOffice's (PascalCase entity fields, archive column names from
+``queries.py``). Unknown fields are ignored, missing optional strings become ``""``, ids of 0 (SuperOffice's
+"none") become ``None`` where they are references, and times are aware UTC (see ``times.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from . import queries as q
+from .times import SoTime, latest
+
+
+def _none_to_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _zero_to_none(value: Any) -> Any:
+    if value in (None, "", 0, "0"):
+        return None
+    return value
+
+
+def _blank_to_none(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _int_flag(value: Any) -> Any:
+    # ConsentPurpose.Active is an int in the spec (1 = active); accept any int, and real booleans.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value != 0
+    return value
+
+
+#: A string SuperOffice may send as ``null``.
+Text = Annotated[str, BeforeValidator(_none_to_empty)]
+#: A reference id where 0 means "none".
+RefId = Annotated[int | None, BeforeValidator(_zero_to_none)]
+#: A string where blank means "none".
+OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+
+
+class SoModel(BaseModel):
+    """Base for models read from SuperOffice responses."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+# -- Envelopes and login ------------------------------------------------------------------------------------
+
+
+class ODataEnvelope(SoModel):
+    """The OData envelope of every list call; rows stay raw until a row model reads them."""
+
+    metadata: str | None = Field(None, alias="odata.metadata")
+    next_link: str | None = Field(None, alias="odata.nextLink")
+    value: list[dict[str, Any]]
+
+
+class SystemUserLoginResponse(SoModel):
+    """Answer of ``PartnerSystemUser/Authenticate``."""
+
+    is_successful: bool = Field(alias="IsSuccessful")
+    token: str | None = Field(None, alias="Token")
+    error_message: str | None = Field(None, alias="ErrorMessage")
+
+
+class TenantState(SoModel):
+    """Answer of ``GET /api/state/{CustId}``: where the tenant's API lives now."""
+
+    api: str = Field(alias="Api")
+    state: str | None = Field(None, alias="State")
+    is_running: bool | None = Field(None, alias="IsRunning")
+
+
+# -- Lists of keys ------------------------------------------------------------------------------------------
+
+
+class LegalBase(SoModel):
+    """An item of ``/List/LegalBase/Items``."""
+
+    id: int = Field(alias="LegalBaseId")
+    key: Text = Field("", alias="Key")
+    name: Text = Field("", alias="Name")
+    rank: int = Field(0, alias="Rank")
+    deleted: bool = Field(False, alias="Deleted")
+    tooltip: Text = Field("", alias="Tooltip")
+
+
+class ConsentPurpose(SoModel):
+    """An item of ``/List/ConsentPurpose/Items`` (``Active`` is an int in the spec, 1 = active)."""
+
+    id: int = Field(alias="ConsentPurposeId")
+    key: Text = Field("", alias="Key")
+    name: Text = Field("", alias="Name")
+    active: Annotated[bool, BeforeValidator(_int_flag)] = Field(True, alias="Active")
+    rank: int = Field(0, alias="Rank")
+    deleted: bool = Field(False, alias="Deleted")
+
+
+class ConsentSource(SoModel):
+    """An item of ``/List/ConsentSource/Items``."""
+
+    id: int = Field(alias="ConsentSourceId")
+    key: Text = Field("", alias="Key")
+    name: Text = Field("", alias="Name")
+    rank: int = Field(0, alias="Rank")
+    deleted: bool = Field(False, alias="Deleted")
+
+
+# -- Persons ------------------------------------------------------------------------------------------------
+
+
+class PersonRow(SoModel):
+    """A row of ``Archive/Person``: what a contact card needs, read in bulk."""
+
+    person_id: int = Field(alias=q.P_ID)
+    first_name: Text = Field("", alias=q.P_FIRST_NAME)
+    last_name: Text = Field("", alias=q.P_LAST_NAME)
+    contact_id: RefId = Field(None, alias=q.P_CONTACT_ID)
+    contact_name: Text = Field("", alias=q.P_CONTACT_NAME)
+    #: The primary e-mail address as stored (not normalised); ``None`` when the person has none.
+    email: OptionalText = Field(None, alias=q.P_EMAIL)
+    mobile: OptionalText = Field(None, alias=q.P_MOBILE)
+    registered: SoTime = Field(None, alias=q.P_REGISTERED)
+    updated: SoTime = Field(None, alias=q.P_UPDATED)
+
+
+class PersonEmailMatch(SoModel):
+    """A row of the ``GET /Person`` e-mail search."""
+
+    person_id: int = Field(alias=q.P_ID)
+    registered: SoTime = Field(None, alias=q.P_REGISTERED)
+    email: OptionalText = Field(None, alias=q.P_EMAIL)
+
+
+class EmailAddress(SoModel):
+    """An element of ``Person.Emails`` (order = rank, the first is primary)."""
+
+    value: Text = Field("", alias="Value")
+    stripped_value: Text = Field("", alias="StrippedValue")
+    description: Text = Field("", alias="Description")
+
+
+class ContactRef(SoModel):
+    """The company a person belongs to (``Person.Contact``)."""
+
+    contact_id: int = Field(alias="ContactId")
+    name: Text = Field("", alias="Name")
+
+
+class ConsentInfo(SoModel):
+    """A consent as the person card and ``/Person/{id}/Consent`` show it."""
+
+    consent_person_id: int = Field(0, alias="ConsentPersonId")
+    comment: Text = Field("", alias="Comment")
+    registered: SoTime = Field(None, alias="Registered")
+    registered_associate_id: int = Field(0, alias="RegisteredAssociateId")
+    updated: SoTime = Field(None, alias="Updated")
+    updated_associate_id: int = Field(0, alias="UpdatedAssociateId")
+    legal_base_id: int = Field(0, alias="LegalBaseId")
+    legal_base_key: Text = Field("", alias="LegalBaseKey")
+    legal_base_name: Text = Field("", alias="LegalBaseName")
+    purpose_id: int = Field(0, alias="ConsentPurposeId")
+    purpose_key: Text = Field("", alias="ConsentPurposeKey")
+    purpose_name: Text = Field("", alias="ConsentPurposeName")
+    source_id: int = Field(0, alias="ConsentSourceId")
+    source_key: Text = Field("", alias="ConsentSourceKey")
+    source_name: Text = Field("", alias="ConsentSourceName")
+
+    @property
+    def changed_at(self) -> datetime | None:
+        """``max(Registered, Updated)`` in UTC."""
+        return latest(self.registered, self.updated)
+
+
+class PersonCard(SoModel):
+    """The full person card (``GET /Person/{id}``), the fields the integration uses."""
+
+    person_id: int = Field(alias="PersonId")
+    first_name: Text = Field("", alias="Firstname")
+    middle_name: Text = Field("", alias="MiddleName")
+    last_name: Text = Field("", alias="Lastname")
+    emails: list[EmailAddress] = Field(default_factory=list, alias="Emails")
+    contact: ContactRef | None = Field(None, alias="Contact")
+    created: SoTime = Field(None, alias="CreatedDate")
+    updated: SoTime = Field(None, alias="UpdatedDate")
+    retired: bool = Field(False, alias="Retired")
+    no_mailing: bool = Field(False, alias="NoMailing")
+    consents: list[ConsentInfo] = Field(default_factory=list, alias="Consents")
+
+    @property
+    def primary_email(self) -> str | None:
+        """The first (highest-ranked) e-mail address, ``None`` when there is none."""
+        for email in self.emails:
+            if email.value.strip():
+                return email.value
+        return None
+
+
+# -- Consent rows -------------------------------------------------------------------------------------------
+
+
+class ConsentArchiveRow(SoModel):
+    """A raw row of ``Archive/dynamic`` over ``consentperson``: list ids, not keys yet."""
+
+    consent_person_id: int = Field(alias=q.C_ID)
+    person_id: int = Field(alias=q.C_PERSON_ID)
+    purpose_id: int = Field(alias=q.C_PURPOSE_ID)
+    legal_base_id: int = Field(alias=q.C_LEGAL_BASE_ID)
+    source_id: int = Field(0, alias=q.C_SOURCE_ID)
+    comment: Text = Field("", alias=q.C_COMMENT)
+    registered: SoTime = Field(None, alias=q.C_REGISTERED)
+    updated: SoTime = Field(None, alias=q.C_UPDATED)
+
+
+class ConsentRow(BaseModel):
+    """One person's consent for one purpose, with list ids mapped to the tenant's keys.
+
+    A key is ``None`` when the id is not in the tenant's list (for example a list item deleted since):
+    callers decide what that means instead of the whole batch failing.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    consent_person_id: int
+    person_id: int
+    purpose_id: int
+    purpose_key: str | None
+    legal_base_id: int
+    legal_base_key: str | None
+    source_id: int
+    source_key: str | None
+    comment: str
+    registered: datetime | None
+    updated: datetime | None
+    #: ``max(registered, updated)``: when the row last changed, aware UTC.
+    changed_at: datetime | None
+
+
+# -- Members ------------------------------------------------------------------------------------------------
+
+
+class SelectionMemberRow(SoModel):
+    """A row of ``Selection/{id}/Members``; ``person_id`` is ``None`` for a company without persons."""
+
+    person_id: RefId = Field(None, alias=q.M_PERSON_ID)
+    contact_id: RefId = Field(None, alias=q.M_CONTACT_ID)
+
+
+class ProjectMemberRow(SoModel):
+    """A row of ``Project/{id}/Members``."""
+
+    project_member_id: int = Field(alias=q.M_PROJECT_MEMBER_ID)
+    person_id: RefId = Field(None, alias=q.M_PERSON_ID)
+    contact_id: RefId = Field(None, alias=q.M_CONTACT_ID)
+
+
+class Member(BaseModel):
+    """A person who is a member of a selection or project."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person_id: int
+    contact_id: int | None
