@@ -1,0 +1,119 @@
+"""The decision log: every reconciliation decision, kept per contact (the GDPR evidence, design §1.5).
+
+Items live in the contact's partition, next to the contact item:
+``pk = CONTACT#<account>#<email>``, ``sk = DECISION#<at, stored time>#<purpose>#<12 hex>``; the
+random suffix keeps two decisions of the same instant and purpose apart. The fixed-width time makes
+sort-key order time order, so "newest first" is a reverse query. Only the fields of
+:class:`DecisionRecord` are stored; it has no place for credentials.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from consent_sync.store.aws import dynamodb_table
+from consent_sync.store.contacts import (
+    RETRY_ATTEMPTS,
+    StoreBusy,
+    from_dynamo,
+    retry_pause,
+    stored_time,
+    to_dynamo,
+)
+from consent_sync.sync.contact import DecisionRecord
+from consent_sync.sync.emails import normalise_email
+
+DECISION_PREFIX = "DECISION#"
+BATCH_WRITE_LIMIT = 25
+"""DynamoDB's BatchWriteItem limit (requests per call)."""
+
+
+class DecisionLog:
+    """Appends and reads decision records.
+
+    ``requests`` counts DynamoDB requests by operation (``PutItem``, ``BatchWriteItem``, ``Query``).
+    """
+
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+        self._table = dynamodb_table(table_name)
+        self.requests: Counter[str] = Counter()
+
+    @staticmethod
+    def _pk(account_id: str, email: str) -> str:
+        return f"CONTACT#{account_id}#{normalise_email(email)}"
+
+    def _item(self, pk: str, record: DecisionRecord) -> dict[str, Any]:
+        sk = f"{DECISION_PREFIX}{stored_time(record.at)}#{record.purpose.value}#{uuid.uuid4().hex[:12]}"
+        # None stays (stored as NULL): "the side had no row" is part of the evidence.
+        return {**to_dynamo(record.model_dump(mode="python")), "pk": pk, "sk": sk}
+
+    def append_many(self, account_id: str, email: str, records: Iterable[DecisionRecord]) -> None:
+        """Append ``records`` to one contact's log: one PutItem for a single record, else BatchWriteItem.
+
+        Batches of 25; unprocessed items are retried with backoff. Raises :class:`StoreBusy` when some
+        stay unprocessed after every retry (the caller's message is then retried as a whole).
+        """
+        self.append_for_contacts(account_id, {email: records})
+
+    def append_for_contacts(
+        self, account_id: str, records_by_email: Mapping[str, Iterable[DecisionRecord]]
+    ) -> None:
+        """Append the records of many contacts at once (a reconcile chunk): 25 per BatchWriteItem.
+
+        Same retries and errors as :meth:`append_many`; batching across contacts is what keeps a
+        chunk's log writes at a fraction of a request per contact.
+        """
+        items = [
+            self._item(self._pk(account_id, email), record)
+            for email, records in records_by_email.items()
+            for record in records
+        ]
+        if len(items) == 1:
+            self.requests["PutItem"] += 1
+            self._table.put_item(Item=items[0])
+            return
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            self._batch_write(items[start : start + BATCH_WRITE_LIMIT])
+
+    def _batch_write(self, items: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self._table_name: [{"PutRequest": {"Item": item}} for item in items]}
+        for attempt in range(RETRY_ATTEMPTS + 1):
+            if attempt:
+                retry_pause(attempt)
+            self.requests["BatchWriteItem"] += 1
+            response = self._table.meta.client.batch_write_item(RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                return
+        raise StoreBusy(f"BatchWriteItem left items unprocessed after {RETRY_ATTEMPTS} retries")
+
+    def for_contact(self, account_id: str, email: str, limit: int = 100) -> list[DecisionRecord]:
+        """The contact's latest ``limit`` decisions, newest first."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(self._pk(account_id, email))
+            & Key("sk").begins_with(DECISION_PREFIX),
+            "ScanIndexForward": False,
+        }
+        records: list[DecisionRecord] = []
+        while len(records) < limit:
+            kwargs["Limit"] = limit - len(records)
+            self.requests["Query"] += 1
+            page = self._table.query(**kwargs)
+            records.extend(self._record(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> DecisionRecord:
+        body = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        return DecisionRecord.model_validate(from_dynamo(body))

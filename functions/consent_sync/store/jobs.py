@@ -1,0 +1,425 @@
+"""Jobs (imports, sync runs, send-out checks) and their fan-in counters.
+
+A job is fanned out into numbered chunks (``0 … total_chunks - 1``), each an SQS message that may be
+delivered more than once. Fan-in is one item updated atomically:
+
+- ``record_chunk`` adds a chunk's counters and its number in ONE conditional UpdateItem that fails
+  when the number is already in ``chunk_set``, so a re-delivered chunk is counted once;
+- ``try_complete`` flips ``status`` from ``running`` only when ``done_chunks = total_chunks``, so of
+  all the callers (the fan-out after ``set_total``, every chunk after recording) exactly one wins and
+  emits the completion event, whichever order the chunks and the total arrive in.
+
+Item: ``pk = JOB#<account>#<kind>#<job_id>``, ``sk = JOB``; ``status``, ``meta`` (JSON text),
+``total_chunks``, ``done_chunks``, ``chunk_set`` / ``failed_chunk_set`` (number sets),
+``count_<name>`` and ``skipped_<reason>`` (top-level numbers, because ADD only works on top-level
+attributes), ``error``, times as stored strings and ``expires_at`` (epoch seconds, the table's TTL).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from consent_sync.store.aws import dynamodb_table
+from consent_sync.store.contacts import from_dynamo, is_condition_failure, parse_stored_time, stored_time
+
+JOB_SK = "JOB"
+DEFAULT_RETENTION = timedelta(days=30)
+"""How long a job item is kept (TTL): long enough for any ``--wait`` and for looking back at a run."""
+
+COUNT_PREFIX = "count_"
+SKIPPED_PREFIX = "skipped_"
+FAILED_COUNTER = "failed"
+
+# Counter names become attribute names; keep them to a safe, predictable alphabet.
+_COUNTER_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+class JobKind(StrEnum):
+    """What a job tracks."""
+
+    IMPORT = "import"
+    RUN = "run"
+    SENDOUT = "sendout"
+
+
+class JobStatus(StrEnum):
+    """A job's state; everything but ``running`` is final."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+
+
+class Job(BaseModel):
+    """A job as stored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: str
+    kind: JobKind
+    job_id: str
+    status: JobStatus
+    meta: dict[str, Any] = Field(default_factory=dict)
+    total_chunks: int | None = None
+    done_chunks: int = 0
+    counters: dict[str, int] = Field(default_factory=dict)
+    skipped: dict[str, int] = Field(default_factory=dict)
+    failed_chunks: list[int] = Field(default_factory=list)
+    """Chunks that went to the dead-letter queue."""
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+
+    @property
+    def failed(self) -> int:
+        """The ``failed`` counter (items that could not be processed)."""
+        return self.counters.get(FAILED_COUNTER, 0)
+
+    @property
+    def finished(self) -> bool:
+        """True once the job reached a final status."""
+        return self.status is not JobStatus.RUNNING
+
+
+class ChunkRecorded(NamedTuple):
+    """The result of recording a chunk: whether this call counted it, and the job afterwards."""
+
+    counted: bool
+    job: Job
+
+
+class UnknownJob(LookupError):
+    """No job with this account, kind and id exists."""
+
+
+class ChunkOutOfRange(ValueError):
+    """A chunk number at or beyond the job's ``total_chunks``: the fan-out numbered its chunks wrongly."""
+
+
+class TotalMismatch(ValueError):
+    """``set_total`` was called again with a different number of chunks."""
+
+
+def _check_counters(counts: Mapping[str, int]) -> None:
+    for name, value in counts.items():
+        if not _COUNTER_NAME.fullmatch(name):
+            raise ValueError(f"invalid counter name: {name!r}")
+        if value < 0:
+            raise ValueError(f"counter {name!r} must not be negative")
+
+
+_DESERIALIZER = TypeDeserializer()
+
+
+def _old_item(error: ClientError) -> dict[str, Any] | None:
+    """The item returned with a failed condition (ReturnValuesOnConditionCheckFailure), as plain values."""
+    item = error.response.get("Item")
+    if not item:
+        return None
+    # Error responses skip the resource's output transformation: values are still typed ({"S": …}).
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+
+class JobStore:
+    """Creates jobs and counts their chunks in.
+
+    ``requests`` counts DynamoDB requests by operation (``PutItem``, ``UpdateItem``, ``GetItem``).
+    """
+
+    def __init__(self, table_name: str, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self._table = dynamodb_table(table_name)
+        self._retention = retention
+        self.requests: Counter[str] = Counter()
+
+    @staticmethod
+    def _key(account_id: str, kind: JobKind | str, job_id: str) -> dict[str, str]:
+        return {"pk": f"JOB#{account_id}#{JobKind(kind).value}#{job_id}", "sk": JOB_SK}
+
+    def create(self, account_id: str, kind: JobKind | str, job_id: str, meta: Mapping[str, Any]) -> bool:
+        """Create the job with status ``running``; True when this call created it.
+
+        Idempotent: for an id that already exists nothing changes and the result is False (the
+        triggering event was delivered again).
+        """
+        now = datetime.now(UTC)
+        item = {
+            **self._key(account_id, kind, job_id),
+            "account_id": account_id,
+            "kind": JobKind(kind).value,
+            "job_id": job_id,
+            "status": JobStatus.RUNNING.value,
+            # JSON text: meta is free-form, and as native values its numbers would come back as Decimals.
+            "meta": json.dumps(dict(meta), sort_keys=True),
+            "done_chunks": 0,
+            "created_at": stored_time(now),
+            "updated_at": stored_time(now),
+            "expires_at": int((now + self._retention).timestamp()),
+        }
+        try:
+            self.requests["PutItem"] += 1
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def get(self, account_id: str, kind: JobKind | str, job_id: str) -> Job | None:
+        """The job, or None when unknown (strongly consistent)."""
+        self.requests["GetItem"] += 1
+        item = self._table.get_item(Key=self._key(account_id, kind, job_id), ConsistentRead=True).get("Item")
+        return None if item is None else self._job(item)
+
+    def set_total(self, account_id: str, kind: JobKind | str, job_id: str, total_chunks: int) -> Job:
+        """Record how many chunks the job was fanned out into; repeating the same total is harmless.
+
+        Call :meth:`try_complete` afterwards: the chunks may all have been counted already.
+        Raises :class:`UnknownJob`, or :class:`TotalMismatch` for a different total than stored.
+        """
+        if total_chunks < 0:
+            raise ValueError("total_chunks must not be negative")
+        try:
+            self.requests["UpdateItem"] += 1
+            response = self._table.update_item(
+                Key=self._key(account_id, kind, job_id),
+                UpdateExpression="SET #total = :total, #updated = :now",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#total) OR #total = :total)",
+                ExpressionAttributeNames={"#total": "total_chunks", "#updated": "updated_at"},
+                ExpressionAttributeValues={":total": total_chunks, ":now": stored_time(datetime.now(UTC))},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            if _old_item(error) is None:
+                raise UnknownJob(self._key(account_id, kind, job_id)["pk"]) from error
+            raise TotalMismatch(f"job already has a different total than {total_chunks}") from error
+        return self._job(response["Attributes"])
+
+    def record_chunk(
+        self,
+        account_id: str,
+        kind: JobKind | str,
+        job_id: str,
+        chunk_no: int,
+        counters: Mapping[str, int],
+        skipped: Mapping[str, int] | None = None,
+    ) -> ChunkRecorded:
+        """Add a processed chunk's counters to the job, once per chunk number.
+
+        One conditional UpdateItem. A chunk already counted (a re-delivered message) changes nothing
+        and returns ``counted=False`` with the job as it is. Call :meth:`try_complete` afterwards.
+        Raises :class:`UnknownJob`, or :class:`ChunkOutOfRange` for a number at or beyond the total.
+        """
+        _check_counters(counters)
+        _check_counters(skipped or {})
+        adds = {COUNT_PREFIX + name: n for name, n in counters.items()}
+        adds.update({SKIPPED_PREFIX + reason: n for reason, n in (skipped or {}).items()})
+        return self._count_chunk(account_id, kind, job_id, chunk_no, adds, failed_chunk=False)
+
+    def mark_chunk_failed(
+        self, account_id: str, kind: JobKind | str, job_id: str, chunk_no: int, count: int
+    ) -> ChunkRecorded:
+        """Count a chunk that went to the dead-letter queue as done, with its ``count`` items failed.
+
+        Same once-per-chunk guarantee as :meth:`record_chunk` (a chunk is either recorded or failed,
+        never both). Call :meth:`try_complete` afterwards.
+        """
+        _check_counters({FAILED_COUNTER: count})
+        adds = {COUNT_PREFIX + FAILED_COUNTER: count}
+        return self._count_chunk(account_id, kind, job_id, chunk_no, adds, failed_chunk=True)
+
+    def _count_chunk(
+        self,
+        account_id: str,
+        kind: JobKind | str,
+        job_id: str,
+        chunk_no: int,
+        adds: Mapping[str, int],
+        *,
+        failed_chunk: bool,
+    ) -> ChunkRecorded:
+        if chunk_no < 0:
+            raise ValueError("chunk numbers start at 0")
+        names = {
+            "#done": "done_chunks",
+            "#set": "chunk_set",
+            "#total": "total_chunks",
+            "#updated": "updated_at",
+        }
+        values: dict[str, Any] = {
+            ":one": 1,
+            ":chunk": chunk_no,
+            ":chunks": {chunk_no},
+            ":now": stored_time(datetime.now(UTC)),
+        }
+        clauses = ["#done :one", "#set :chunks"]
+        for i, (attribute, n) in enumerate(adds.items()):
+            names[f"#a{i}"] = attribute
+            values[f":a{i}"] = n
+            clauses.append(f"#a{i} :a{i}")
+        if failed_chunk:
+            names["#failed_set"] = "failed_chunk_set"
+            clauses.append("#failed_set :chunks")
+        try:
+            self.requests["UpdateItem"] += 1
+            response = self._table.update_item(
+                Key=self._key(account_id, kind, job_id),
+                UpdateExpression=f"ADD {', '.join(clauses)} SET #updated = :now",
+                # contains() on a missing set is not true, so the first chunk needs attribute_not_exists.
+                ConditionExpression=(
+                    "attribute_exists(pk)"
+                    " AND (attribute_not_exists(#set) OR NOT contains(#set, :chunk))"
+                    " AND (attribute_not_exists(#total) OR :chunk < #total)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            old = _old_item(error)
+            if old is None:
+                raise UnknownJob(self._key(account_id, kind, job_id)["pk"]) from error
+            if chunk_no in old.get("chunk_set", set()):
+                return ChunkRecorded(counted=False, job=self._job(old))
+            raise ChunkOutOfRange(
+                f"chunk {chunk_no} of a job with {old.get('total_chunks')} chunks"
+            ) from error
+        return ChunkRecorded(counted=True, job=self._job(response["Attributes"]))
+
+    def try_complete(self, account_id: str, kind: JobKind | str, job_id: str) -> Job | None:
+        """Complete the job if every chunk is counted; the completed job for exactly one caller.
+
+        Returns None when chunks are outstanding, the total is not known yet, or another caller
+        completed it: only the caller that gets the job back emits the completion event. Status is
+        ``completed_with_errors`` when the ``failed`` counter is above zero, else ``completed``.
+        """
+        key = self._key(account_id, kind, job_id)
+        ready = "#status = :running AND #done = #total"
+        # Usually one request: the first attempt either completes a clean job or, failing, returns the
+        # item, which tells whether the job is complete-with-failures or simply not finished.
+        job = self._complete_if(key, f"{ready} AND (attribute_not_exists(#failed) OR #failed = :zero)", False)
+        if isinstance(job, Job):
+            return job
+        if job is None:
+            raise UnknownJob(key["pk"])
+        old = job
+        complete_with_errors = (
+            old.get("status") == JobStatus.RUNNING.value
+            and old.get("total_chunks") is not None
+            and old.get("done_chunks") == old.get("total_chunks")
+            and old.get(COUNT_PREFIX + FAILED_COUNTER, 0) > 0
+        )
+        if not complete_with_errors:
+            return None
+        job = self._complete_if(key, f"{ready} AND #failed > :zero", True)
+        return job if isinstance(job, Job) else None
+
+    def _complete_if(
+        self, key: dict[str, str], condition: str, with_errors: bool
+    ) -> Job | dict[str, Any] | None:
+        """The completed job, or (condition failed) the item as it is, or None when there is no item."""
+        status = JobStatus.COMPLETED_WITH_ERRORS if with_errors else JobStatus.COMPLETED
+        now = stored_time(datetime.now(UTC))
+        try:
+            self.requests["UpdateItem"] += 1
+            response = self._table.update_item(
+                Key=key,
+                UpdateExpression="SET #status = :status, #completed = :now, #updated = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#done": "done_chunks",
+                    "#total": "total_chunks",
+                    "#failed": COUNT_PREFIX + FAILED_COUNTER,
+                    "#completed": "completed_at",
+                    "#updated": "updated_at",
+                },
+                ExpressionAttributeValues={
+                    ":running": JobStatus.RUNNING.value,
+                    ":status": status.value,
+                    ":zero": 0,
+                    ":now": now,
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return _old_item(error)
+        return self._job(response["Attributes"])
+
+    def fail(self, account_id: str, kind: JobKind | str, job_id: str, error: str) -> bool:
+        """Mark a running job ``failed`` (e.g. its members could not be listed); True when this call did.
+
+        ``error`` is shown to operators: give the reason, never credentials or personal data.
+        """
+        key = self._key(account_id, kind, job_id)
+        now = stored_time(datetime.now(UTC))
+        try:
+            self.requests["UpdateItem"] += 1
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="SET #status = :failed, #error = :error, #completed = :now, #updated = :now",
+                ConditionExpression="#status = :running",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#error": "error",
+                    "#completed": "completed_at",
+                    "#updated": "updated_at",
+                },
+                ExpressionAttributeValues={
+                    ":failed": JobStatus.FAILED.value,
+                    ":running": JobStatus.RUNNING.value,
+                    ":error": error,
+                    ":now": now,
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as client_error:
+            if not is_condition_failure(client_error):
+                raise
+            if _old_item(client_error) is None:
+                raise UnknownJob(key["pk"]) from client_error
+            return False
+        return True
+
+    @staticmethod
+    def _job(raw: Mapping[str, Any]) -> Job:
+        item = from_dynamo(dict(raw))
+        counters = {k.removeprefix(COUNT_PREFIX): v for k, v in item.items() if k.startswith(COUNT_PREFIX)}
+        skipped = {k.removeprefix(SKIPPED_PREFIX): v for k, v in item.items() if k.startswith(SKIPPED_PREFIX)}
+        completed_at = item.get("completed_at")
+        return Job(
+            account_id=item["account_id"],
+            kind=JobKind(item["kind"]),
+            job_id=item["job_id"],
+            status=JobStatus(item["status"]),
+            meta=json.loads(item.get("meta") or "{}"),
+            total_chunks=item.get("total_chunks"),
+            done_chunks=item.get("done_chunks", 0),
+            counters=counters,
+            skipped=skipped,
+            failed_chunks=item.get("failed_chunk_set", []),
+            error=item.get("error"),
+            created_at=parse_stored_time(item["created_at"]),
+            updated_at=parse_stored_time(item["updated_at"]),
+            completed_at=None if completed_at is None else parse_stored_time(completed_at),
+        )

@@ -1,0 +1,242 @@
+"""The contact as consent-sync keeps it, and the decision-log record (pure models, no I/O).
+
+A contact is identified by its account and normalised primary e-mail (design §1), never by the
+SuperOffice person id, which is only a link. ``consents`` holds the platform-side state of each purpose
+together with the side its latest change came from; a missing purpose means *absent*.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from consent_sync.sync.consent import ConsentState, Purpose, Side, is_withdrawn
+from consent_sync.sync.emails import normalise_email
+
+
+def _aware_utc(value: datetime) -> datetime:
+    # A naive time has no defined order against aware ones; guessing its zone could reorder changes.
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError("times must be timezone-aware (naive times are ambiguous)")
+    return value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_aware_utc)]
+"""A timezone-aware time, converted to UTC on validation."""
+
+_NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def json_time(value: datetime | None) -> str | None:
+    """``value`` as an ISO 8601 UTC string for JSON output (``None`` stays ``None``)."""
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+class Card(BaseModel):
+    """The contact card fields copied from the SuperOffice person; every field may be missing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    email_display: str | None = None
+    """The primary e-mail as SuperOffice spells it (letter case kept), for display only."""
+    mobile: str | None = None
+
+
+class StoredConsent(ConsentState):
+    """A consent state as the contact stores it, plus the side its latest change came from.
+
+    Being a :class:`ConsentState`, it can be handed to the sync rules directly.
+    """
+
+    changed_in: Side
+
+    @classmethod
+    def of(cls, state: ConsentState, changed_in: Side) -> StoredConsent:
+        """``state`` recorded as changed in ``changed_in``."""
+        # model_validate, not **kwargs: `state` may itself be a StoredConsent carrying `changed_in`.
+        return cls.model_validate({**state.model_dump(), "changed_in": changed_in})
+
+    @property
+    def state(self) -> ConsentState:
+        """The plain state, without where it came from (what a push writes)."""
+        return ConsentState.model_validate(self.model_dump(exclude={"changed_in"}))
+
+
+class Contact(BaseModel):
+    """A marketing-platform contact with its consents and its link to a SuperOffice person.
+
+    ``version`` is the optimistic-locking counter: 0 for a contact never stored, incremented by the
+    store on each write. ``pending`` holds states still owed to SuperOffice (a push that has not
+    succeeded yet); the next run retries them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: _NonEmpty
+    email: _NonEmpty
+    card: Card = Field(default_factory=Card)
+    superoffice_person_id: int | None = Field(None, gt=0)
+    duplicate_person_ids: list[int] = Field(default_factory=list)
+    consents: dict[Purpose, StoredConsent] = Field(default_factory=dict)
+    pending: dict[Purpose, ConsentState] = Field(default_factory=dict)
+    version: int = Field(0, ge=0)
+    created_at: UtcDateTime = Field(default_factory=_now)
+    updated_at: UtcDateTime = Field(default_factory=_now)
+    last_reconciled_at: UtcDateTime | None = None
+    platform_changed_at: UtcDateTime | None = None
+    """The latest platform-side consent change ever recorded; only moves forward (ChangedIndex)."""
+
+    @field_validator("email")
+    @classmethod
+    def _normalised(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @property
+    def linked(self) -> bool:
+        """True when the contact is linked to a SuperOffice person."""
+        return self.superoffice_person_id is not None
+
+    @property
+    def suppressed(self) -> bool:
+        """True when the ``EMARKETING`` consent is withdrawn (no marketing send-outs)."""
+        return is_withdrawn(self.consents.get(Purpose.EMARKETING))
+
+    def latest_platform_change(self) -> datetime | None:
+        """The latest platform-side change time: ``platform_changed_at`` or a newer platform consent.
+
+        Kept monotonic so a later SuperOffice-side change (which replaces a consent's ``changed_in``)
+        never moves a contact backwards in the "changed since" index.
+        """
+        times = [s.changed_at for s in self.consents.values() if s.changed_in is Side.PLATFORM]
+        if self.platform_changed_at is not None:
+            times.append(self.platform_changed_at)
+        return max(times, default=None)
+
+    def to_show_json(self) -> dict[str, Any]:
+        """The ``contact show --json`` document (design §5)."""
+        return {
+            "account_id": self.account_id,
+            "email": self.email,
+            "superoffice_person_id": self.superoffice_person_id,
+            "duplicate_person_ids": list(self.duplicate_person_ids),
+            "consents": {purpose.value: _show_consent(self.consents.get(purpose)) for purpose in Purpose},
+        }
+
+
+def _show_consent(consent: StoredConsent | None) -> dict[str, Any] | None:
+    if consent is None:
+        return None
+    return {
+        "legal_base": consent.legal_base,
+        "active": consent.active,
+        "source": consent.source,
+        "changed_at": json_time(consent.changed_at),
+        "changed_in": consent.changed_in.value,
+    }
+
+
+class Trigger(StrEnum):
+    """What started a reconciliation (recorded with every decision)."""
+
+    IMPORT = "import"
+    SCHEDULED = "scheduled"
+    BASELINE = "baseline"
+    PRESEND = "presend"
+    PLATFORM = "platform"
+    REQUESTED = "requested"
+
+
+class SuperOfficeValue(BaseModel):
+    """SuperOffice's state as the decision saw it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    legal_base: str
+    source: str | None = None
+    changed_at: UtcDateTime
+    person_id: int | None = None
+
+    @classmethod
+    def of(cls, state: ConsentState, person_id: int | None) -> SuperOfficeValue:
+        """The logged view of SuperOffice's ``state`` of person ``person_id``."""
+        return cls(
+            legal_base=state.legal_base, source=state.source, changed_at=state.changed_at, person_id=person_id
+        )
+
+
+class PlatformValue(BaseModel):
+    """The platform's state as the decision saw it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    legal_base: str
+    source: str | None = None
+    changed_at: UtcDateTime
+
+    @classmethod
+    def of(cls, state: ConsentState) -> PlatformValue:
+        """The logged view of the platform's ``state``."""
+        return cls(legal_base=state.legal_base, source=state.source, changed_at=state.changed_at)
+
+
+class DecisionRecord(BaseModel):
+    """One reconciliation decision for one contact and purpose, as kept in the decision log.
+
+    Both sides' values and change times, the winner, the rule and what was done: the evidence of why
+    a consent has the value it has. ``action`` is ``push`` (SuperOffice written), ``pull`` (platform
+    written), ``none``, or ``error:<code>`` with ``error`` saying what went wrong. ``winner`` is
+    ``None`` when no side won (equal values, both absent). ``duplicate_conflicts`` lists duplicate
+    persons (same e-mail) whose legal base differs from the linked person's, so it is never silently
+    dropped (design §4).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: UtcDateTime
+    trigger: Trigger
+    purpose: Purpose
+    superoffice: SuperOfficeValue | None
+    platform: PlatformValue | None
+    winner: Side | None
+    rule: _NonEmpty
+    action: _NonEmpty
+    error: str | None = None
+    duplicate_conflicts: list[int] = Field(default_factory=list)
+
+    def to_audit_json(self) -> dict[str, Any]:
+        """One row of the ``audit --json`` document (design §5)."""
+        return {
+            "at": json_time(self.at),
+            "purpose": self.purpose.value,
+            "trigger": self.trigger.value,
+            "superoffice": None
+            if self.superoffice is None
+            else {
+                "legal_base": self.superoffice.legal_base,
+                "source": self.superoffice.source,
+                "changed_at": json_time(self.superoffice.changed_at),
+                "person_id": self.superoffice.person_id,
+            },
+            "platform": None
+            if self.platform is None
+            else {
+                "legal_base": self.platform.legal_base,
+                "source": self.platform.source,
+                "changed_at": json_time(self.platform.changed_at),
+            },
+            "winner": None if self.winner is None else self.winner.value,
+            "rule": self.rule,
+            "action": self.action,
+            "error": self.error,
+            "duplicate_conflicts": list(self.duplicate_conflicts),
+        }
