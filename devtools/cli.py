@@ -128,9 +128,9 @@ def local_up(
     ] = None,
 ) -> None:
     """Start moto, create every resource of template.yaml, and route events to the handlers (foreground)."""
-    from devtools.local import serve_stack
+    from devtools.local import up
 
-    serve_stack(port=port, template=template, stack_name=ctx.obj, schedule_period_s=schedule_period)
+    up(port=port, template=template, stack_name=ctx.obj, schedule_period_s=schedule_period)
 
 
 @app.command("simulator")

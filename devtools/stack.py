@@ -1,23 +1,19 @@
 """A deployed (or local) consent-sync stack as the operator CLI sees it: its CloudFormation outputs.
 
-The local runtime registers a stack of the same name in moto holding the same outputs, so every command
-has one code path for AWS and for the local stack.
+The local stack registers a CloudFormation stack of the same name in moto holding the same outputs
+(`devtools.local.stack.register_outputs`), so every command has one code path for AWS and local.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from consent_sync.store.aws import client
 
 DEFAULT_STACK = "consent-sync-local"
-OUTPUTS_PARAMETER = "/{stack}/outputs"
 
 
 class StackNotFound(RuntimeError):
@@ -70,25 +66,3 @@ class Stack:
     @property
     def events_dlq_url(self) -> str:
         return self.output("EventsDeadLetterQueueUrl")
-
-
-def register_local_stack(name: str, outputs: dict[str, Any]) -> None:
-    """Record a local stack's outputs in moto's CloudFormation, where `Stack.resolve` finds them."""
-    template = {
-        "Resources": {
-            # moto needs one resource; an SSM parameter holding the outputs is also handy to inspect.
-            "Outputs": {
-                "Type": "AWS::SSM::Parameter",
-                "Properties": {
-                    "Name": OUTPUTS_PARAMETER.format(stack=name),
-                    "Type": "String",
-                    "Value": json.dumps(outputs),
-                },
-            }
-        },
-        "Outputs": {key: {"Value": str(value)} for key, value in outputs.items()},
-    }
-    cfn = client("cloudformation")
-    with contextlib.suppress(ClientError):
-        cfn.delete_stack(StackName=name)
-    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from consent_sync.accounts import AccountSettings, sync_switched_on
 from consent_sync.config import get_config
 from consent_sync.events import IntegrationSettingsUpdated, SyncRequested
 from consent_sync.intake import Rejected
-from consent_sync.observability import logger
+from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.bus import publish
 from consent_sync.store.secrets import arn_is_under
@@ -28,6 +30,7 @@ def apply_settings(update: IntegrationSettingsUpdated) -> dict[str, Any]:
     settings = AccountSettings.model_validate(update.model_dump())
     previous = AccountStore(config.table_name).save(settings)
     baseline = sync_switched_on(previous, settings)
+    metrics.add_metric(name="SettingsStored", unit=MetricUnit.Count, value=1)
     if baseline:
         # Sync takes effect on the first save: no "set none, apply, enable again" dance.
         publish(config.event_bus_name, SyncRequested(account_id=settings.account_id, baseline=True))

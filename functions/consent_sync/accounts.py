@@ -90,4 +90,3 @@ class AccountSettings(BaseModel):
 def sync_switched_on(previous: AccountSettings | None, current: AccountSettings) -> bool:
     """True when this save turns legal-basis sync on (from off, from `none`, or for a new account)."""
     return current.syncs and not (previous is not None and previous.syncs)
-

@@ -1,0 +1,199 @@
+"""A whole local stack: moto server, the template's resources, and the runtime delivering events."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devtools.local.aws import FAKE_CREDENTIALS, client
+from devtools.local.provision import ProvisionReport, provision
+from devtools.local.runtime import LocalRuntime
+from devtools.local.sam import read_routing
+from devtools.local.server import start_moto
+from devtools.local.template import Template
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STACK_NAME = "consent-sync-local"
+
+# Moto's state is per process, shared by every server in it: stack names must not collide, and the
+# state is reset only when the last stack of the process goes down.
+_LIVE_STACKS: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@dataclass
+class LocalStack:
+    """A running local stack."""
+
+    endpoint_url: str
+    runtime: LocalRuntime
+    #: Logical id → what ``Ref`` gives (table/bucket/bus/function name, queue URL, secret ARN…).
+    resources: dict[str, Any]
+    outputs: dict[str, Any]
+    template: Template
+    report: ProvisionReport
+
+
+def default_region() -> str:
+    """The region boto3 would pick from the environment, else ``us-east-1`` (moto's default)."""
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+
+
+@contextmanager
+def _process_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the stack's lifetime so every boto3 client in the process follows the stack."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def local_stack(
+    template: Path = Path("template.yaml"),
+    port: int = 0,
+    stack_name: str = DEFAULT_STACK_NAME,
+    *,
+    region: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    background: bool = False,
+    schedule_period_s: float | None = None,
+    failed_visibility_timeout_s: int | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[LocalStack]:
+    """Start moto on ``port`` (0: a free one), provision ``template`` as stack ``stack_name`` and yield it.
+
+    While the stack is up, ``AWS_ENDPOINT_URL``, the region and fake credentials are set in this
+    process's environment. With ``background`` the runtime pumps events in threads (as ``up`` does);
+    otherwise call ``stack.runtime.drain()`` to deliver them deterministically.
+    """
+    with _LIVE_LOCK:
+        if stack_name in _LIVE_STACKS:
+            raise ValueError(f"a local stack named {stack_name!r} is already running in this process")
+        _LIVE_STACKS.add(stack_name)
+    region = region or default_region()
+    endpoint = None
+    runtime = None
+    try:
+        endpoint = start_moto(port=port, host=host)
+        environment = {
+            "AWS_ENDPOINT_URL": endpoint.endpoint_url,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            **FAKE_CREDENTIALS,
+        }
+        with _process_environment(environment):
+            loaded = Template.load(
+                template,
+                stack_name=stack_name,
+                region=region,
+                endpoint_url=endpoint.endpoint_url,
+                parameter_overrides=parameters,
+            )
+            routing = read_routing(loaded)
+            report = provision(loaded, routing, endpoint.endpoint_url)
+            runtime = LocalRuntime(
+                loaded,
+                endpoint.endpoint_url,
+                routing=read_routing(loaded),  # again: provisioning may have learnt ARNs (streams, secrets)
+                failed_visibility_timeout_s=failed_visibility_timeout_s,
+            )
+            resources = {
+                logical_id: loaded.ref(logical_id)
+                for logical_id, kind in report.created.items()
+                if not kind.endswith("Policy")  # a policy is an attachment, not something to address
+            }
+            resources.update({spec.logical_id: spec.name for spec in runtime.functions.values()})
+            outputs = loaded.outputs()
+            register_outputs(stack_name, outputs)
+            if background:
+                runtime.start(schedule_period_s=schedule_period_s)
+            yield LocalStack(
+                endpoint_url=endpoint.endpoint_url,
+                runtime=runtime,
+                resources=resources,
+                outputs=outputs,
+                template=loaded,
+                report=report,
+            )
+    finally:
+        if runtime is not None:
+            runtime.stop()
+        with _LIVE_LOCK:
+            _LIVE_STACKS.discard(stack_name)
+            last = not _LIVE_STACKS
+        if endpoint is not None:
+            if last:
+                endpoint.reset()
+            endpoint.stop()
+
+
+def up(
+    port: int = 4566,
+    template: Path = Path("template.yaml"),
+    schedule_period_s: float | None = None,
+    stack_name: str = DEFAULT_STACK_NAME,
+) -> None:
+    """Run the local stack in the foreground until Ctrl-C: moto on ``port``, the template's resources,
+    and threads delivering events and firing schedules (every ``schedule_period_s`` when given)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with local_stack(
+        template=template,
+        port=port,
+        stack_name=stack_name,
+        background=True,
+        schedule_period_s=schedule_period_s,
+    ) as stack:
+        print(f"local stack {stack_name!r} is up: AWS_ENDPOINT_URL={stack.endpoint_url}")
+        width = max((len(name) for name in stack.resources), default=0)
+        for logical_id, value in sorted(stack.resources.items()):
+            print(f"  {logical_id:<{width}}  {value}")
+        for route in stack.runtime.schedule_routes():
+            period = f"every {schedule_period_s} s" if schedule_period_s else route.schedule
+            print(f"  schedule {route.key}: {period}")
+        print("Ctrl-C to stop.", flush=True)
+        stopped = threading.Event()
+        try:
+            while not stopped.wait(3600):
+                pass
+        except KeyboardInterrupt:
+            print("stopping the local stack")
+
+
+def register_outputs(stack_name: str, outputs: Mapping[str, Any]) -> None:
+    """Record the stack's outputs as a CloudFormation stack in moto, as deploying would.
+
+    The operator CLI reads a stack's outputs with `describe_stacks`, on AWS and locally alike.
+    """
+    template = {
+        # moto needs one resource; an SSM parameter holding the outputs is handy to inspect, too.
+        "Resources": {
+            "Outputs": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {
+                    "Name": f"/{stack_name}/outputs",
+                    "Type": "String",
+                    "Value": json.dumps(outputs),
+                },
+            }
+        },
+        "Outputs": {key: {"Value": str(value)} for key, value in outputs.items()},
+    }
+    client("cloudformation", os.environ["AWS_ENDPOINT_URL"], default_region()).create_stack(
+        StackName=stack_name, TemplateBody=json.dumps(template)
+    )
