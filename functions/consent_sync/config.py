@@ -23,6 +23,7 @@ class FunctionConfig(BaseSettings):
     secret_prefix: str = Field(description="Secrets Manager name prefix of the account credentials")
     chunk_size: int = Field(default=200, ge=1, le=500)
     superoffice_requests_per_second: float = Field(default=5.0, gt=0)
+    reconcile_max_receive_count: int = Field(default=3, ge=1)
 
 
 @lru_cache(maxsize=1)

@@ -82,6 +82,8 @@ class SyncRequested(_Incoming):
     detail_type: ClassVar[str] = "Sync Requested"
     account_id: AccountId | None = None
     baseline: bool = False
+    # Given by a caller that wants to follow the run (the CLI's --wait); otherwise one is made up.
+    run_id: Identifier | None = None
 
 
 class Channel(StrEnum):
@@ -246,3 +248,54 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def describe_errors(exc: ValidationError) -> str:
     """One line naming each invalid field and what is wrong with it, without echoing the input."""
     return "; ".join(f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False))
+
+
+# ---------------------------------------------------------------- internal: the reconcile queue
+
+
+class JobRef(BaseModel):
+    """Which job a chunk belongs to, and its number in that job (0-based)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["import", "run", "sendout"]
+    id: Identifier
+    chunk_no: int = Field(ge=0)
+
+
+class SendoutRef(BaseModel):
+    """The send-out stage a presend chunk checks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sendout_id: Identifier
+    stage: Stage
+    channel: Channel
+
+
+class ReconcileChunk(BaseModel):
+    """One SQS message on the reconcile queue: up to a few hundred contacts of one account.
+
+    `person_ids` name contacts from the SuperOffice side (import members, changed consent rows);
+    `emails` from the platform side (changed or pending contacts, baseline, send-out recipients).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    account_id: AccountId
+    trigger: Literal["import", "scheduled", "baseline", "requested", "presend", "platform"]
+    job: JobRef
+    person_ids: list[int] = Field(default_factory=list, max_length=1000)
+    emails: list[str] = Field(default_factory=list, max_length=1000)
+    only_emarketing_consented: bool = False
+    sendout: SendoutRef | None = None
+
+    @model_validator(mode="after")
+    def _has_work(self) -> Self:
+        if not self.person_ids and not self.emails:
+            raise ValueError("a chunk names at least one person id or e-mail address")
+        if (self.trigger == "presend") != (self.sendout is not None):
+            raise ValueError("sendout is given exactly for presend chunks")
+        return self
+
+    @property
+    def size(self) -> int:
+        """How many contacts the chunk names (what a failed chunk counts as failed)."""
+        return len(self.person_ids) + len(self.emails)
