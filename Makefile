@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint typecheck cfn-lint unit integration e2e bench chaos simulator local-up clean
+.PHONY: help venv run test test-lambda-python lint typecheck cfn-lint unit integration e2e bench simulator local-up clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "consent-sync needs Python >= 3.11")'
@@ -26,6 +26,15 @@ run: $(STAMP) ## the main job, locally: moto + the SuperOffice simulator
 
 test: $(STAMP) lint typecheck cfn-lint ## the whole test suite (lint, types, template, unit, integration, e2e)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# Optional: the same tests on the Lambda runtime's Python, where a python3.13 is installed.
+LAMBDA_PYTHON ?= python3.13
+test-lambda-python: ## the tests on Python 3.13 (the Lambda runtime), in .venv-3.13
+	@command -v $(LAMBDA_PYTHON) >/dev/null || { echo "$(LAMBDA_PYTHON) not found: set LAMBDA_PYTHON=/path/to/python3.13"; exit 1; }
+	$(LAMBDA_PYTHON) -m venv .venv-3.13
+	.venv-3.13/bin/python -m pip install --quiet -r requirements.lock
+	.venv-3.13/bin/python -m pip install --quiet --no-deps -e .
+	.venv-3.13/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check functions devtools tests
@@ -56,4 +65,4 @@ local-up: $(STAMP) ## the local AWS stack (moto + event routing from template.ya
 	$(BIN)/consent-sync local up
 
 clean: ## remove the virtualenvs and caches
-	rm -rf $(VENV) .venv-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .venv-3.13 .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -103,6 +103,8 @@ class SendoutStage(_Incoming):
     channel: Channel
     recipients: list[str] | None = Field(default=None, max_length=MAX_INLINE_RECIPIENTS)
     recipients_uri: Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9.-]{3,63}/.+$")] | None = None
+    # Given by a caller that wants to follow the check (the CLI's --wait); otherwise one is made up.
+    check_id: Identifier | None = None
 
     @model_validator(mode="after")
     def _one_recipient_source(self) -> Self:
@@ -151,6 +153,8 @@ class ImportCompleted(_Outgoing):
     skipped: dict[str, int]
     duplicates: int
     failed: int
+    # Duplicates whose EMARKETING legal base differs from the linked person's (design §4: flagged).
+    duplicate_conflicts: int = 0
 
 
 class SyncRunCompleted(_Outgoing):
