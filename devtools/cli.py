@@ -17,6 +17,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from devtools import operator
 from devtools.stack import DEFAULT_STACK, Stack, StackNotFound
@@ -265,6 +267,7 @@ def show_settings(settings: dict[str, Any], as_json: bool) -> None:
 
 @app.command("import")
 def import_members(
+    ctx: typer.Context,
     account: Annotated[str, typer.Argument()],
     selection: Annotated[int | None, typer.Option(help="Import the members of this selection.")] = None,
     project: Annotated[int | None, typer.Option(help="Import the members of this project.")] = None,
@@ -272,27 +275,72 @@ def import_members(
         bool, typer.Option(help="Only persons whose e-marketing is on.")
     ] = False,
     wait: Annotated[bool, typer.Option(help="Wait for the import to finish.")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")] = 1800.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Import the persons of a SuperOffice selection or project as contacts."""
+    from consent_sync.events import SourceKind
+    from devtools import imports
+
     if (selection is None) == (project is None):
         usage("give exactly one of --selection and --project")
-    later("import", 4, as_json)
+    kind, source_id = (
+        (SourceKind.SELECTION, selection) if selection is not None else (SourceKind.PROJECT, project)
+    )
+    assert source_id is not None  # one of the two is given (checked above)
+    with failures(as_json):
+        stack = resolve(ctx)
+        request = imports.request_import(
+            stack, account, kind, source_id, only_emarketing_consented=only_emarketing_consented
+        )
+        job = None
+        if wait:
+            with imports.progress_on(err, request.import_id) as progress:
+                job = imports.wait_for_import(stack, request, progress, timeout)
+        document = imports.import_document(request, job)
+        if as_json:
+            print(json.dumps(document))
+        else:
+            for key, value in document.items():
+                out.print(f"{key}: {value}", highlight=False)
+        if document["status"] == "failed":
+            raise typer.Exit(1)
 
 
 @app.command("sync")
 def sync(
+    ctx: typer.Context,
     account: Annotated[str | None, typer.Argument()] = None,
     baseline: Annotated[bool, typer.Option(help="Reconcile every linked contact.")] = False,
     wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")] = 600.0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the legal-basis sync now (one account, or every account with sync on)."""
-    later("sync", 5, as_json)
+    """Run the legal-basis sync now (one account, or every account with sync on).
+
+    With an account, --json prints one run document; without, a list (one per account with sync on).
+    """
+    from devtools import syncing
+
+    with failures(as_json):
+        stack = resolve(ctx)
+        requests = syncing.request_sync(stack, account, baseline=baseline)
+        if wait:
+            with syncing.progress_on(err) as progress:
+                documents = syncing.wait_for_runs(stack, requests, progress, timeout)
+        else:
+            documents = [syncing.run_document(request, None) for request in requests]
+        if as_json:
+            print(json.dumps(documents[0] if account is not None else documents))
+        else:
+            out.print(syncing.runs_table(documents))
+        if syncing.failed_runs(documents):
+            raise typer.Exit(1)
 
 
 @app.command("presend")
 def presend(
+    ctx: typer.Context,
     account: Annotated[str, typer.Argument()],
     sendout: Annotated[str, typer.Argument()],
     channel: Annotated[operator.ChannelName, typer.Option()],
@@ -304,41 +352,135 @@ def presend(
     as_json: JsonFlag = False,
 ) -> None:
     """Check a send-out's recipients (after syncing them) and print the verdicts."""
-    later("presend", 6, as_json)
+    from devtools import presend as checks
+
+    source = sys.stdin if recipients == "-" else None
+    try:
+        lines = (source.read() if source else Path(recipients).read_text()).splitlines()
+    except OSError as exc:
+        usage(f"cannot read the recipients: {exc.strerror}")
+    addresses = [line.strip() for line in lines if line.strip()]
+    with failures(as_json):
+        stack = resolve(ctx)
+        check_id = checks.request_check(stack, account, sendout, channel, stage, addresses)
+        if not wait:
+            document: dict[str, Any] = {
+                "sendout_id": sendout,
+                "stage": stage,
+                "channel": channel,
+                "check_id": check_id,
+                "status": "checking",
+            }
+            print(json.dumps(document)) if as_json else out.print(f"check {check_id} started")
+            return
+        with progress_bar("checking recipients") as advance:
+            results = checks.wait_for_verdicts(stack, account, check_id, advance)
+        if as_json:
+            print(json.dumps(results))
+            return
+        out.print(
+            f"[bold]{sendout}[/bold] {stage} ({channel}): {len(results['allowed'])} allowed, "
+            f"{len(results['blocked'])} blocked, {len(results['stale'])} stale"
+        )
+        table = Table("recipient", "reason", title="blocked")
+        for item in results["blocked"]:
+            table.add_row(item["email"], item["reason"])
+        if results["blocked"]:
+            out.print(table)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields `advance(done, total)`."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 @consent_app.command("set")
 def consent_set(
+    ctx: typer.Context,
     account: Annotated[str, typer.Argument()],
     email: Annotated[str, typer.Argument()],
     purpose: Annotated[operator.PurposeName, typer.Option()],
     legal_base: Annotated[str, typer.Option(help="Legal base key, e.g. 61A or WITHDRAWN.")],
     source: Annotated[str | None, typer.Option(help="Source key, e.g. WEBFORM.")] = None,
     comment: Annotated[str | None, typer.Option()] = None,
-    changed_at: Annotated[str | None, typer.Option(help="ISO 8601 time of the change (default now).")] = None,
+    changed_at: Annotated[
+        str | None, typer.Option(help="ISO 8601 time with offset of the change (default now).")
+    ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Record a consent change on the platform side, as the platform would report it."""
-    later("consent set", 5)
+    """Record a consent change on the platform side, as the platform would report it (pushed when syncing)."""
+    from devtools import contacts
+
+    with failures(as_json):
+        stack = resolve(ctx)
+        try:
+            document = contacts.set_consent(
+                stack, account, email, purpose, legal_base, source, comment, changed_at
+            )
+        except contacts.UsageProblem as exc:
+            usage(str(exc))
+        if as_json:
+            print(json.dumps(document))
+        elif document["status"] == "ignored":
+            out.print("ignored: the contact holds a later change of this purpose", highlight=False)
+        else:
+            push = "; its push to SuperOffice is queued" if document["push"] else ""
+            out.print(f"recorded {purpose} {legal_base} for {document['email']}{push}", highlight=False)
 
 
 @contact_app.command("show")
 def contact_show(
+    ctx: typer.Context,
     account: Annotated[str, typer.Argument()],
     email: Annotated[str, typer.Argument()],
     as_json: JsonFlag = False,
 ) -> None:
     """Show a contact's link to SuperOffice and its consents."""
-    later("contact show", 5, as_json)
+    from devtools import contacts
+
+    with failures(as_json):
+        try:
+            address = contacts.checked_email(email)
+        except contacts.UsageProblem as exc:
+            usage(str(exc))
+        contact = contacts.show_contact(resolve(ctx), account, address)
+        if as_json:
+            print(json.dumps(contacts.show_document(contact)))
+        else:
+            contacts.render_contact(out, contact)
 
 
 @app.command("audit")
 def audit(
+    ctx: typer.Context,
     account: Annotated[str, typer.Argument()],
     email: Annotated[str, typer.Argument()],
+    limit: Annotated[int, typer.Option(min=1, help="At most this many decisions, newest first.")] = 1000,
     as_json: JsonFlag = False,
 ) -> None:
     """Show a contact's decision log, newest first."""
-    later("audit", 5, as_json)
+    from devtools import contacts
+
+    with failures(as_json):
+        try:
+            address = contacts.checked_email(email)
+        except contacts.UsageProblem as exc:
+            usage(str(exc))
+        rows = contacts.audit(resolve(ctx), account, address, limit)
+        if as_json:
+            print(json.dumps(rows))
+        else:
+            contacts.render_audit(out, address, rows)
 
 
 def main() -> None:

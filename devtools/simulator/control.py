@@ -137,6 +137,22 @@ async def person(request: Request) -> Response:
     return JSONResponse(_person_json(request, found))
 
 
+async def set_email(request: Request) -> Response:
+    """`PUT /_sim/persons/{id}/email {"email"}`: replace the primary address, as a user editing the card."""
+    crm = tenant_of(request).crm
+    try:
+        found = crm.person(request.path_params["id"])
+        address = (await _json_body(request))["email"]
+        if not isinstance(address, str):
+            raise ValueError("email must be a string")
+    except UnknownPerson:
+        return error_response(404, "NotFoundException", "No such person")
+    except (KeyError, ValueError) as error:
+        return _bad(error)
+    crm.set_primary_email(found, address)
+    return JSONResponse(_person_json(request, found))
+
+
 async def persons_by_email(request: Request) -> Response:
     """`GET /_sim/persons?email=…`: ids of persons with that primary address (any letter case)."""
     email = request.query_params.get("email", "")
@@ -273,6 +289,7 @@ def control_routes() -> list[Route]:
         Route("/_sim/persons", create_person, methods=["POST"]),
         Route("/_sim/persons", persons_by_email, methods=["GET"]),
         Route("/_sim/persons/{id:int}", person, methods=["GET"]),
+        Route("/_sim/persons/{id:int}/email", set_email, methods=["PUT"]),
         Route("/_sim/persons/{id:int}/consents/{purpose}", consent, methods=["GET"]),
         Route("/_sim/selections", selections, methods=["GET"]),
         Route("/_sim/selections/{id:int}", selection, methods=["GET"]),

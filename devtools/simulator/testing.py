@@ -101,6 +101,10 @@ class SimulatorControl:
         }
         return int(self._call("POST", "/persons", json=body)["person_id"])
 
+    def set_email(self, person_id: int, email: str) -> dict[str, Any]:
+        """Replace the person's primary e-mail address (any string: tests use invalid ones too)."""
+        return dict(self._call("PUT", f"/persons/{person_id}/email", json={"email": email}))
+
     def counts(self) -> dict[str, int]:
         """Requests per endpoint key (`"GET /Archive/dynamic"`), plus `"status:<code>"` per non-2xx status."""
         return {key: int(value) for key, value in self._call("GET", "/counts").items()}

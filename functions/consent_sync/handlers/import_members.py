@@ -5,8 +5,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from consent_sync.config import get_config
 from consent_sync.events import ImportRequested
-from consent_sync.intake import Rejected, known_account, receive, unavailable
+from consent_sync.importer import start_import
+from consent_sync.intake import Rejected, known_account, receive
 from consent_sync.observability import logger, metrics, tracer
 
 
@@ -17,7 +19,7 @@ def _import(request: ImportRequested) -> dict[str, Any]:
             "integration_none", "the account's integration is none: nothing is read from SuperOffice"
         )
     logger.info("import requested", extra={"account_id": request.account_id, "import_id": request.import_id})
-    raise unavailable("importing members")
+    return start_import(request, settings, get_config())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)

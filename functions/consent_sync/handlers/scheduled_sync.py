@@ -6,22 +6,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consent_sync.events import SyncRequested
-from consent_sync.intake import known_account, receive, unavailable
+from consent_sync.intake import receive
 from consent_sync.observability import logger, metrics, tracer
-
-
-def _sync(request: SyncRequested) -> dict[str, Any]:
-    if request.account_id is not None:
-        known_account(request.account_id)
-    logger.info("sync requested", extra={"account_id": request.account_id, "baseline": request.baseline})
-    raise unavailable("the legal-basis sync run")
+from consent_sync.sync.schedule import sync_accounts
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    event_id = event.get("id") if isinstance(event, dict) else None
     if isinstance(event, dict) and event.get("source") == "aws.events":
-        # The schedule: every account with sync on.
-        event = {**event, "detail-type": SyncRequested.detail_type, "detail": {}}
-    return receive(event, (SyncRequested,), _sync)
+        # The schedule: every account with sync on, kind `scheduled`.
+        return sync_accounts(None, event_id=event_id)
+    return receive(event, (SyncRequested,), lambda request: sync_accounts(request, event_id=event_id))

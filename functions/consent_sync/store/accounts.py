@@ -1,4 +1,5 @@
-"""Account settings items: `pk = ACCOUNT#<id>`, `sk = SETTINGS`, listed through ChangedIndex (`ACCOUNTS`)."""
+"""Account items: settings (`pk = ACCOUNT#<id>`, `sk = SETTINGS`, listed through ChangedIndex `ACCOUNTS`)
+and the sync state (`sk = SYNCSTATE`: the watermark of the account's incremental sync run)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 
 from consent_sync.accounts import AccountSettings
 from consent_sync.store.aws import dynamodb_table
+from consent_sync.store.contacts import is_condition_failure, parse_stored_time, stored_time
 
 ACCOUNTS_INDEX_KEY = "ACCOUNTS"
+SYNC_STATE_SK = "SYNCSTATE"
 
 
 class AccountStore:
@@ -53,3 +57,45 @@ class AccountStore:
             if "LastEvaluatedKey" not in page:
                 return ids
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- the sync run's watermark (item `pk = ACCOUNT#<id>`, `sk = SYNCSTATE`) ------------------------------
+
+    @staticmethod
+    def _sync_state_key(account_id: str) -> dict[str, str]:
+        return {"pk": f"ACCOUNT#{account_id}", "sk": SYNC_STATE_SK}
+
+    def sync_watermark(self, account_id: str) -> datetime | None:
+        """Where the account's last sync run left off (UTC), or None before its first run."""
+        item = self._table.get_item(Key=self._sync_state_key(account_id), ConsistentRead=True).get("Item")
+        if item is None or "watermark" not in item:
+            return None
+        return parse_stored_time(str(item["watermark"]))
+
+    def advance_sync_watermark(self, account_id: str, watermark: datetime, run_id: str) -> bool:
+        """Move the account's watermark forward to `watermark`; True when it moved.
+
+        Conditional: a watermark never moves backwards, so a slow run finishing after a newer one (or
+        a retried invocation) cannot make the next run skip changes already behind the newer bound.
+        """
+        value = stored_time(watermark)
+        try:
+            self._table.update_item(
+                Key=self._sync_state_key(account_id),
+                UpdateExpression="SET #watermark = :watermark, #run = :run, #updated = :now",
+                ConditionExpression="attribute_not_exists(#watermark) OR #watermark < :watermark",
+                ExpressionAttributeNames={
+                    "#watermark": "watermark",
+                    "#run": "run_id",
+                    "#updated": "updated_at",
+                },
+                ExpressionAttributeValues={
+                    ":watermark": value,
+                    ":run": run_id,
+                    ":now": stored_time(datetime.now(UTC)),
+                },
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True

@@ -72,6 +72,28 @@ class StoredConsent(ConsentState):
         return ConsentState.model_validate(self.model_dump(exclude={"changed_in"}))
 
 
+class ImportOutcome(StrEnum):
+    """What importing one member did, as counted in the import summary."""
+
+    CREATED = "created"
+    """The member's e-mail was unknown: a contact was created and linked to it."""
+    UPDATED = "updated"
+    """The contact existed: its card, link and consents were brought up to date."""
+    DUPLICATE = "duplicate"
+    """An older person has the same e-mail (or, on a relink, stands in for the person it displaced)."""
+
+
+class ImportMark(BaseModel):
+    """What one import counted on this contact, per member, so that processing a chunk again (a retry
+    or a redelivered message) counts every member as the first processing did, whatever the order in
+    which the chunks of the import arrive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    import_id: _NonEmpty
+    outcomes: dict[int, ImportOutcome] = Field(default_factory=dict)
+
+
 class Contact(BaseModel):
     """A marketing-platform contact with its consents and its link to a SuperOffice person.
 
@@ -86,6 +108,9 @@ class Contact(BaseModel):
     email: _NonEmpty
     card: Card = Field(default_factory=Card)
     superoffice_person_id: int | None = Field(None, gt=0)
+    superoffice_registered_at: UtcDateTime | None = None
+    """When the linked person was registered in SuperOffice: an older person with the same e-mail,
+    met later, takes the link over (design §4, duplicates)."""
     duplicate_person_ids: list[int] = Field(default_factory=list)
     consents: dict[Purpose, StoredConsent] = Field(default_factory=dict)
     pending: dict[Purpose, ConsentState] = Field(default_factory=dict)
@@ -95,6 +120,8 @@ class Contact(BaseModel):
     last_reconciled_at: UtcDateTime | None = None
     platform_changed_at: UtcDateTime | None = None
     """The latest platform-side consent change ever recorded; only moves forward (ChangedIndex)."""
+    import_mark: ImportMark | None = None
+    """The members the latest import counted on this contact (see :class:`ImportMark`)."""
 
     @field_validator("email")
     @classmethod

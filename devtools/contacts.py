@@ -1,0 +1,213 @@
+"""`consent-sync contact show`, `audit` and `consent set`: a contact as consent-sync holds it, its
+decision log, and a platform-side consent change reported as the platform would report it."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from consent_sync.accounts import AccountSettings
+from consent_sync.events import MAX_FUTURE_SKEW, PLATFORM_SOURCE, ContactConsentChanged
+from consent_sync.store.accounts import AccountStore
+from consent_sync.store.bus import publish
+from consent_sync.store.contacts import ContactStore
+from consent_sync.store.decisions import DecisionLog
+from consent_sync.sync.consent import Purpose
+from consent_sync.sync.contact import Contact
+from consent_sync.sync.emails import InvalidEmail, validate_email
+from consent_sync.sync.platform import reported_state
+from devtools.operator import OperatorError
+from devtools.stack import Stack
+
+RECORD_TIMEOUT_S = 30.0
+AUDIT_LIMIT = 1000
+
+
+class UsageProblem(ValueError):
+    """An argument the command cannot use (exit status 2)."""
+
+
+def checked_email(raw: str) -> str:
+    """The normalised address, or `UsageProblem` saying why it cannot be a contact's e-mail."""
+    try:
+        return validate_email(raw)
+    except InvalidEmail as exc:
+        raise UsageProblem(f"EMAIL is not a usable address ({exc.reason})") from None
+
+
+def known_account(stack: Stack, account_id: str) -> AccountSettings:
+    """The account's settings, or `unknown_account`."""
+    settings = AccountStore(stack.table_name).get(account_id)
+    if settings is None:
+        raise OperatorError("unknown_account", f"account {account_id!r} has no settings")
+    return settings
+
+
+def show_contact(stack: Stack, account_id: str, email: str) -> Contact:
+    """The contact, or `unknown_account` / `unknown_contact`."""
+    known_account(stack, account_id)
+    contact = ContactStore(stack.table_name).get(account_id, email)
+    if contact is None:
+        raise OperatorError("unknown_contact", f"no contact with that e-mail in account {account_id!r}")
+    return contact
+
+
+def show_document(contact: Contact) -> dict[str, Any]:
+    """Design §5's `contact show` document, plus the purposes whose push to SuperOffice is still owed."""
+    return {**contact.to_show_json(), "pending": sorted(p.value for p in contact.pending)}
+
+
+def audit(stack: Stack, account_id: str, email: str, limit: int = AUDIT_LIMIT) -> list[dict[str, Any]]:
+    """The contact's decision log, newest first, as design §5's `audit` document."""
+    show_contact(stack, account_id, email)
+    return [
+        record.to_audit_json()
+        for record in DecisionLog(stack.table_name).for_contact(account_id, email, limit)
+    ]
+
+
+def parse_changed_at(text: str | None, skew_seconds: int, now: datetime | None = None) -> datetime:
+    """`--changed-at` as aware UTC (default now).
+
+    Any past time is accepted: the platform may report a change late. A time further in the future
+    than the account's skew window (and than the event contract's tolerance, which would reject the
+    event) is a usage error, and so is a time without offset (its zone would be a guess).
+    """
+    now = now or datetime.now(UTC)
+    if text is None:
+        return now
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageProblem("--changed-at is not an ISO 8601 time (e.g. 2026-11-22T10:58:12+01:00)") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise UsageProblem("--changed-at needs an offset (e.g. +01:00 or Z): a time without one is ambiguous")
+    tolerance = min(timedelta(seconds=skew_seconds), MAX_FUTURE_SKEW)
+    if value - now > tolerance:
+        raise UsageProblem(
+            f"--changed-at lies more than {tolerance.total_seconds():.0f} s in the future (the skew window)"
+        )
+    return value.astimezone(UTC)
+
+
+def set_consent(
+    stack: Stack,
+    account_id: str,
+    email: str,
+    purpose: str,
+    legal_base: str,
+    source: str | None,
+    comment: str | None,
+    changed_at: str | None,
+) -> dict[str, Any]:
+    """Put `Contact Consent Changed` and wait until the platform consent function has dealt with it.
+
+    Returns `{"account_id", "email", "purpose", "legal_base", "changed_at", "status"}` with status
+    `recorded`, or `ignored` (reason `older_than_stored`: the contact holds a later change already).
+    """
+    address = checked_email(email)
+    settings = known_account(stack, account_id)
+    when = parse_changed_at(changed_at, settings.skew_seconds)
+    try:
+        change = ContactConsentChanged(
+            account_id=account_id,
+            email=address,
+            purpose=Purpose(purpose),
+            legal_base=legal_base,
+            source=source,
+            comment=comment,
+            changed_at=when,
+        )
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    publish(stack.bus_name, change, source=PLATFORM_SOURCE)
+    status = _wait_until_handled(ContactStore(stack.table_name), change)
+    document: dict[str, Any] = {
+        "account_id": account_id,
+        "email": address,
+        "purpose": purpose,
+        "legal_base": legal_base,
+        "changed_at": when.isoformat(),
+        "status": status,
+        "push": settings.syncs and status == "recorded",
+    }
+    if status == "ignored":
+        document["reason"] = "older_than_stored"
+    return document
+
+
+def _wait_until_handled(contacts: ContactStore, change: ContactConsentChanged) -> str:
+    # The function's answer is not visible to the CLI; the contact is. The same state stored means it
+    # was recorded (now or by an identical earlier event); a later state stored means it is ignored.
+    state = reported_state(change)
+    deadline = time.monotonic() + RECORD_TIMEOUT_S
+    while time.monotonic() < deadline:
+        contact = contacts.get(change.account_id, change.email)
+        stored = None if contact is None else contact.consents.get(change.purpose)
+        if stored is not None and stored.state == state:
+            return "recorded"
+        if stored is not None and stored.changed_at > state.changed_at:
+            return "ignored"
+        time.sleep(0.2)
+    raise OperatorError(
+        "not_applied",
+        f"the change was sent but not recorded within {RECORD_TIMEOUT_S:.0f} s; "
+        "the events dead-letter queue says why",
+    )
+
+
+def render_contact(console: Console, contact: Contact) -> None:
+    """The human form of `contact show`: the link, then one row per purpose."""
+    document = show_document(contact)
+    link = document["superoffice_person_id"]
+    console.print(f"[bold]{contact.email}[/bold] in {contact.account_id}", highlight=False)
+    console.print(f"  SuperOffice person: {link if link is not None else 'not linked'}", highlight=False)
+    if document["duplicate_person_ids"]:
+        console.print(f"  duplicate persons: {', '.join(map(str, document['duplicate_person_ids']))}")
+    table = Table("purpose", "legal base", "active", "source", "changed at", "changed in", "push owed")
+    for purpose, consent in document["consents"].items():
+        owed = "yes" if purpose in document["pending"] else ""
+        if consent is None:
+            table.add_row(purpose, "(absent)", "", "", "", "", owed)
+            continue
+        table.add_row(
+            purpose,
+            consent["legal_base"],
+            "yes" if consent["active"] else "no",
+            consent["source"] or "",
+            consent["changed_at"],
+            consent["changed_in"],
+            owed,
+        )
+    console.print(table)
+
+
+def render_audit(console: Console, email: str, rows: list[dict[str, Any]]) -> None:
+    """The human form of `audit`: one row per decision, newest first."""
+    table = Table(
+        "at", "purpose", "trigger", "SuperOffice", "platform", "winner", "rule", "action", title=email
+    )
+    for row in rows:
+        action = row["action"] if not row.get("error") else f"{row['action']} ({row['error']})"
+        table.add_row(
+            row["at"],
+            row["purpose"],
+            row["trigger"],
+            _side(row["superoffice"]),
+            _side(row["platform"]),
+            row["winner"] or "",
+            row["rule"],
+            action,
+        )
+    console.print(table)
+
+
+def _side(value: dict[str, Any] | None) -> str:
+    if value is None:
+        return "(absent)"
+    person = f" person {value['person_id']}" if value.get("person_id") else ""
+    return f"{value['legal_base']} {value['changed_at']}{person}"

@@ -1,0 +1,191 @@
+"""What reconciling one contact means, before any I/O: pulls applied, pushes listed, decisions recorded.
+
+For each purpose, :func:`consent_sync.sync.rules.decide` picks the winner. SuperOffice winning is a
+*pull*: the contact takes SuperOffice's state with SuperOffice's change time (``changed_in:
+superoffice``). The platform winning is a *push* of the platform's state to SuperOffice, done by the
+worker, and only when legal-basis sync is on; with sync off the platform keeps its state and the
+decision is recorded with action ``none``. A push still owed from an earlier run (``pending``) is
+dropped as soon as the rules no longer ask for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from consent_sync.superoffice.models import ConsentRow
+from consent_sync.sync.consent import ConsentState, Purpose, Side
+from consent_sync.sync.contact import (
+    Contact,
+    DecisionRecord,
+    PlatformValue,
+    StoredConsent,
+    SuperOfficeValue,
+    Trigger,
+)
+from consent_sync.sync.rules import Decision, decide
+
+ACTION_PUSH = "push"
+ACTION_PULL = "pull"
+ACTION_NONE = "none"
+COMMENT_PREFIX = "consent-sync"
+DEFAULT_SOURCES = ("API", "UNKNOWN")
+"""The SuperOffice source of a push whose platform change named none, the first the tenant has."""
+
+
+class UnknownKey(ValueError):
+    """A legal base or source the tenant does not have: the push cannot be made (a per-contact error)."""
+
+
+def superoffice_states(rows: Iterable[ConsentRow]) -> dict[int, dict[Purpose, ConsentState]]:
+    """SuperOffice's state per person and purpose, from the bulk-read consent rows.
+
+    Rows of other purposes, or whose legal base or time cannot be read (a list item deleted since), are
+    left out: deciding on a guess could overwrite a real consent.
+    """
+    states: dict[int, dict[Purpose, ConsentState]] = {}
+    purposes = {p.value: p for p in Purpose}
+    for row in rows:
+        purpose = purposes.get(row.purpose_key or "")
+        if purpose is None or not row.legal_base_key or row.changed_at is None:
+            continue
+        states.setdefault(row.person_id, {})[purpose] = ConsentState(
+            legal_base=row.legal_base_key,
+            source=row.source_key,
+            comment=row.comment or None,
+            changed_at=row.changed_at,
+        )
+    return states
+
+
+@dataclass(frozen=True)
+class Push:
+    """A platform state to write to SuperOffice, and the decision that asked for it."""
+
+    purpose: Purpose
+    state: ConsentState
+    decision: Decision
+    superoffice: ConsentState | None
+    duplicate_conflicts: tuple[int, ...] = ()
+
+
+@dataclass
+class ContactPlan:
+    """The contact with pulls applied, the pushes to make, and the decisions to log (pushes excluded:
+    they are logged with their result)."""
+
+    contact: Contact
+    pushes: list[Push] = field(default_factory=list)
+    records: list[DecisionRecord] = field(default_factory=list)
+    pulled: bool = False
+
+
+def plan_contact(
+    contact: Contact,
+    superoffice: Mapping[Purpose, ConsentState],
+    *,
+    skew: timedelta,
+    push_allowed: bool,
+    trigger: Trigger,
+    now: datetime,
+    duplicate_conflicts: Iterable[int] = (),
+    new: bool = False,
+) -> ContactPlan:
+    """Reconcile a contact (a deep copy is changed) with its linked person's SuperOffice states.
+
+    ``duplicate_conflicts`` lists newly met duplicates whose ``EMARKETING`` legal base differs from the
+    linked person's: the ``EMARKETING`` decision is then recorded even when it writes nothing.
+    ``new`` marks a contact an import is creating: it takes every state SuperOffice has, a withdrawal
+    too (kept as a suppressed contact, never dropped), where the rules would leave a withdrawal
+    against an absent platform state alone.
+    """
+    plan = ContactPlan(contact=contact.model_copy(deep=True))
+    conflicts = sorted(duplicate_conflicts)
+    person_id = contact.superoffice_person_id
+    for purpose in Purpose:
+        platform = plan.contact.consents.get(purpose)
+        theirs = superoffice.get(purpose)
+        decision = decide(platform, theirs, skew=skew)
+        flagged = conflicts if purpose is Purpose.EMARKETING else []
+        if new and platform is None and theirs is not None and decision.write_platform is None:
+            decision = Decision(winner=Side.SUPEROFFICE, rule=decision.rule, write_platform=theirs)
+        if decision.write_platform is not None:
+            plan.contact.consents[purpose] = StoredConsent.of(decision.write_platform, Side.SUPEROFFICE)
+            plan.contact.pending.pop(purpose, None)
+            plan.pulled = True
+            plan.records.append(
+                record(decision, purpose, platform, theirs, person_id, trigger, now, ACTION_PULL, flagged)
+            )
+        elif decision.write_superoffice is not None and push_allowed:
+            plan.pushes.append(Push(purpose, decision.write_superoffice, decision, theirs, tuple(flagged)))
+        elif decision.write_superoffice is not None:
+            # Sync is off: the platform keeps its state and SuperOffice is left alone, on the record.
+            plan.records.append(
+                record(decision, purpose, platform, theirs, person_id, trigger, now, ACTION_NONE, flagged)
+            )
+        else:
+            plan.contact.pending.pop(purpose, None)
+            if flagged:
+                plan.records.append(
+                    record(decision, purpose, platform, theirs, person_id, trigger, now, ACTION_NONE, flagged)
+                )
+    return plan
+
+
+def record(
+    decision: Decision,
+    purpose: Purpose,
+    platform: ConsentState | None,
+    superoffice: ConsentState | None,
+    person_id: int | None,
+    trigger: Trigger,
+    at: datetime,
+    action: str,
+    duplicate_conflicts: Iterable[int] = (),
+    error: str | None = None,
+) -> DecisionRecord:
+    """The decision-log record of one decision and what was done about it."""
+    return DecisionRecord(
+        at=at,
+        trigger=trigger,
+        purpose=purpose,
+        superoffice=None if superoffice is None else SuperOfficeValue.of(superoffice, person_id),
+        platform=None if platform is None else PlatformValue.of(platform),
+        winner=decision.winner,
+        rule=decision.rule.value,
+        action=action,
+        error=error,
+        duplicate_conflicts=list(duplicate_conflicts),
+    )
+
+
+def tenant_key(key: str, known: Iterable[str], what: str) -> str:
+    """``key`` as the tenant spells it (keys match ignoring letter case); :class:`UnknownKey` if absent."""
+    by_upper = {k.upper(): k for k in known}
+    found = by_upper.get(key.strip().upper())
+    if found is None:
+        raise UnknownKey(f"the tenant has no {what} {key!r}")
+    return found
+
+
+def push_source(source: str | None, known: Iterable[str]) -> str:
+    """The SuperOffice source key of a push: the platform's source mapped to the tenant's keys.
+
+    A platform change without a source is written as ``API`` (or ``UNKNOWN``): it reached SuperOffice
+    through the API, and SuperOffice's own API writes use these.
+    """
+    keys = list(known)
+    if source is None or not source.strip():
+        for default in DEFAULT_SOURCES:
+            if default in keys:
+                return default
+        raise UnknownKey("the tenant has none of the default consent sources API, UNKNOWN")
+    return tenant_key(source, keys, "consent source")
+
+
+def push_comment(state: ConsentState) -> str:
+    """The SuperOffice comment of a push: names consent-sync, then the platform's comment if any."""
+    if state.comment:
+        return f"{COMMENT_PREFIX}: {state.comment}"
+    return f"{COMMENT_PREFIX}: changed on the marketing platform"

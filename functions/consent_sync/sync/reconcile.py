@@ -1,0 +1,554 @@
+"""The reconcile worker: one chunk of one account, for every trigger (import, scheduled, baseline,
+requested, presend, platform).
+
+Per chunk (docs/architecture.md, "The reconcile worker"):
+
+1. the account's settings; integration ``none``, or sync off for anything but an import, means no
+   SuperOffice call at all: the chunk is counted done with zeros;
+2. one bulk read of the chunk's persons (``person_ids``) and one BatchGet of the contacts their
+   e-mails (and the chunk's ``emails``) name; an unlinked contact named by e-mail is looked up by
+   e-mail (rare); then one bulk read of the consent rows of every person involved;
+3. per contact: link the oldest person (duplicates listed), decide per purpose with the sync rules,
+   push the platform's winners to SuperOffice (sync on only), pull SuperOffice's winners;
+4. write each changed contact conditionally on the version read (on a conflict: read it again and
+   decide again), then the decision log for the whole chunk in batches;
+5. count the chunk into its job once (``record_chunk``), and announce the job if this chunk completed it.
+
+A bulk read that fails raises, and the message is retried by SQS. A push that fails for one contact
+leaves the push pending on that contact and counts it as failed; the others go on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
+from consent_sync.accounts import AccountSettings
+from consent_sync.config import FunctionConfig
+from consent_sync.connect import open_superoffice
+from consent_sync.events import ReconcileChunk
+from consent_sync.observability import logger, metrics
+from consent_sync.store.accounts import AccountStore
+from consent_sync.store.contacts import ContactExists, ContactStore, VersionConflict
+from consent_sync.store.decisions import DecisionLog
+from consent_sync.store.jobs import ChunkOutOfRange, JobKind, JobStore, UnknownJob
+from consent_sync.superoffice import (
+    BadRequest,
+    NotFound,
+    SuperOfficeClient,
+    Throttled,
+    Unavailable,
+)
+from consent_sync.sync import completion
+from consent_sync.sync.consent import ConsentState, Purpose
+from consent_sync.sync.contact import Contact, DecisionRecord, ImportOutcome, Trigger
+from consent_sync.sync.emails import normalise_email
+from consent_sync.sync.importing import (
+    DOCUMENTED_SKIP_REASONS,
+    Linking,
+    Member,
+    SkipReason,
+    duplicate_conflicts,
+    link_members,
+    member_of,
+    new_contact,
+    passes_filter,
+)
+from consent_sync.sync.plan import (
+    ACTION_PUSH,
+    ContactPlan,
+    Push,
+    UnknownKey,
+    plan_contact,
+    push_comment,
+    push_source,
+    record,
+    superoffice_states,
+    tenant_key,
+)
+
+MAX_WRITE_ATTEMPTS = 4
+"""Tries to write one contact when other workers keep changing it (each: read, decide, write again)."""
+
+ClientOpener = Callable[[AccountSettings, FunctionConfig], SuperOfficeClient]
+
+
+class ContactKeptChanging(RuntimeError):
+    """A contact changed under every write attempt; the message is retried as a whole (safe: deciding
+    again after a successful write changes nothing)."""
+
+
+@dataclass
+class Stores:
+    """The DynamoDB stores a worker uses; their ``requests`` counters are what benchmarks read."""
+
+    accounts: AccountStore
+    contacts: ContactStore
+    decisions: DecisionLog
+    jobs: JobStore
+
+    @classmethod
+    def of(cls, config: FunctionConfig) -> Stores:
+        """The stores on the stack's consent table."""
+        return cls(
+            accounts=AccountStore(config.table_name),
+            contacts=ContactStore(config.table_name),
+            decisions=DecisionLog(config.table_name),
+            jobs=JobStore(config.table_name),
+        )
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk did: its counters as recorded on the job, and the calls it took."""
+
+    account_id: str
+    job_kind: str
+    job_id: str
+    chunk_no: int
+    counters: dict[str, int]
+    skipped: dict[str, int]
+    counted: bool
+    """False when the chunk had been counted before (a redelivered message): its counters were ignored."""
+    completed_job: bool
+    superoffice_calls: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready (the idempotency record and the log line)."""
+        return {
+            "account_id": self.account_id,
+            "job": f"{self.job_kind}/{self.job_id}/{self.chunk_no}",
+            "counters": self.counters,
+            "skipped": self.skipped,
+            "counted": self.counted,
+            "completed_job": self.completed_job,
+            "superoffice_calls": self.superoffice_calls,
+        }
+
+
+def parse_chunk(body: str) -> ReconcileChunk:
+    """The chunk a message carries (raises ``ValidationError`` for a body that is not one)."""
+    return ReconcileChunk.model_validate_json(body)
+
+
+def reconcile_message(
+    body: str,
+    config: FunctionConfig,
+    *,
+    stores: Stores | None = None,
+    open_client: ClientOpener = open_superoffice,
+) -> ChunkResult:
+    """Reconcile the chunk of one reconcile-queue message and count it into its job."""
+    return reconcile_chunk(parse_chunk(body), config, stores=stores, open_client=open_client)
+
+
+def reconcile_chunk(
+    chunk: ReconcileChunk,
+    config: FunctionConfig,
+    *,
+    stores: Stores | None = None,
+    open_client: ClientOpener = open_superoffice,
+) -> ChunkResult:
+    """Reconcile one chunk, record its counters on its job, announce the job if this completed it."""
+    stores = stores or Stores.of(config)
+    settings = stores.accounts.get(chunk.account_id)
+    tally = _Tally.for_chunk(chunk)
+    calls: dict[str, int] = {}
+    if settings is not None and _may_call_superoffice(settings, chunk):
+        with open_client(settings, config) as client:
+            try:
+                _ChunkWork(chunk, settings, client, stores, tally).run()
+            finally:
+                calls = dict(client.calls)
+    else:
+        # Integration none (or sync off for a sync trigger, or the account is gone): nothing to do,
+        # and above all no SuperOffice call. The chunk still counts, so the job can complete.
+        logger.info(
+            "chunk needs no SuperOffice work",
+            extra={"account_id": chunk.account_id, "trigger": chunk.trigger, "known": settings is not None},
+        )
+    recorded = stores.jobs.record_chunk(
+        chunk.account_id, chunk.job.kind, chunk.job.id, chunk.job.chunk_no, tally.counters, tally.skipped
+    )
+    completed = stores.jobs.try_complete(chunk.account_id, chunk.job.kind, chunk.job.id)
+    if completed is not None:
+        completion.announce(completed)
+    result = ChunkResult(
+        account_id=chunk.account_id,
+        job_kind=chunk.job.kind,
+        job_id=chunk.job.id,
+        chunk_no=chunk.job.chunk_no,
+        counters=dict(tally.counters),
+        skipped=dict(tally.skipped),
+        counted=recorded.counted,
+        completed_job=completed is not None,
+        superoffice_calls=calls,
+    )
+    logger.info("chunk reconciled", extra=result.summary())
+    metrics.add_metric(name="ChunksReconciled", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ContactsFailed", unit=MetricUnit.Count, value=tally.counters[completion.FAILED])
+    return result
+
+
+def give_up(body: str, config: FunctionConfig, *, stores: Stores | None = None) -> None:
+    """A chunk's last delivery failed: count its contacts as failed so the job can still complete.
+
+    Called before the failure is re-raised and SQS moves the message to the dead-letter queue. Once
+    per chunk, like ``record_chunk``: a chunk that was counted already stays as counted.
+    """
+    try:
+        chunk = parse_chunk(body)
+    except ValidationError:
+        logger.error("a reconcile message that is not a chunk goes to the dead-letter queue")
+        return
+    stores = stores or Stores.of(config)
+    jobs = stores.jobs
+    try:
+        jobs.mark_chunk_failed(
+            chunk.account_id, chunk.job.kind, chunk.job.id, chunk.job.chunk_no, count=chunk.size
+        )
+    except (UnknownJob, ChunkOutOfRange) as exc:
+        logger.error("a failed chunk names no job it belongs to", extra={"problem": str(exc)})
+        return
+    logger.error(
+        "chunk failed on its last delivery; its contacts are counted as failed",
+        extra={
+            "account_id": chunk.account_id,
+            "job": f"{chunk.job.kind}/{chunk.job.id}/{chunk.job.chunk_no}",
+        },
+    )
+    metrics.add_metric(name="ChunksDeadLettered", unit=MetricUnit.Count, value=1)
+    completed = jobs.try_complete(chunk.account_id, chunk.job.kind, chunk.job.id)
+    if completed is not None:
+        completion.announce(completed)
+
+
+def _may_call_superoffice(settings: AccountSettings, chunk: ReconcileChunk) -> bool:
+    # An import reads SuperOffice whenever the account is integrated; every other trigger is the
+    # legal-basis sync, which the account may have switched off.
+    return settings.talks_to_superoffice if chunk.trigger == "import" else settings.syncs
+
+
+@dataclass
+class _Tally:
+    """A chunk's counters: import jobs count members, run jobs contacts (docs/architecture.md)."""
+
+    importing: bool
+    counters: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def for_chunk(cls, chunk: ReconcileChunk) -> _Tally:
+        tally = cls(importing=chunk.job.kind == JobKind.IMPORT.value)
+        # Every counter present, zero or not, so that a job's summary has a stable shape.
+        names: tuple[str, ...]
+        if tally.importing:
+            names = (
+                completion.MEMBERS,
+                completion.CREATED,
+                completion.UPDATED,
+                completion.DUPLICATES,
+                completion.DUPLICATE_CONFLICTS,
+                completion.FAILED,
+            )
+            tally.skipped.update({reason.value: 0 for reason in DOCUMENTED_SKIP_REASONS})
+        else:
+            names = (
+                completion.RECONCILED,
+                completion.PUSHED,
+                completion.PULLED,
+                completion.UNCHANGED,
+                completion.FAILED,
+            )
+        tally.counters.update(dict.fromkeys(names, 0))
+        return tally
+
+    def skip(self, reason: SkipReason) -> None:
+        self.skipped[reason.value] += 1
+
+
+@dataclass
+class _PushResult:
+    records: list[DecisionRecord] = field(default_factory=list)
+    pushed: bool = False
+    failed: bool = False
+
+
+class _ChunkWork:
+    """The reconciliation of one chunk with an open SuperOffice client."""
+
+    def __init__(
+        self,
+        chunk: ReconcileChunk,
+        settings: AccountSettings,
+        client: SuperOfficeClient,
+        stores: Stores,
+        tally: _Tally,
+    ) -> None:
+        self.chunk = chunk
+        self.settings = settings
+        self.client = client
+        self.contacts = stores.contacts
+        self.decisions = stores.decisions
+        self.tally = tally
+        self.importing = chunk.trigger == "import"
+        self.trigger = Trigger(chunk.trigger)
+        self.skew = timedelta(seconds=settings.skew_seconds)
+        self.states: dict[int, dict[Purpose, ConsentState]] = {}
+        self.read_persons: set[int] = set()
+        self.records: dict[str, list[DecisionRecord]] = {}
+
+    # -- the chunk ---------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        candidates = self._members()
+        platform_emails = list(dict.fromkeys(normalise_email(e) for e in self.chunk.emails))
+        known = self.contacts.get_many(self.chunk.account_id, [m.email for m in candidates] + platform_emails)
+        candidates += self._look_up_unlinked(platform_emails, known, {m.email for m in candidates})
+        self._read_states(
+            [m.person_id for m in candidates]
+            + [c.superoffice_person_id for c in known.values() if c.superoffice_person_id is not None]
+        )
+        groups: dict[str, list[Member]] = {}
+        for member in self._filtered(candidates):
+            groups.setdefault(member.email, []).append(member)
+        for email in platform_emails:
+            groups.setdefault(email, [])
+        for email, members in groups.items():
+            self._reconcile_contact(email, members, known.get(email))
+        if self.records:
+            self.decisions.append_for_contacts(self.chunk.account_id, self.records)
+
+    def _members(self) -> list[Member]:
+        """The chunk's persons with a usable e-mail (one bulk read); imports count and skip the others."""
+        person_ids = list(dict.fromkeys(self.chunk.person_ids))
+        if not person_ids:
+            return []
+        rows = {row.person_id: row for row in self.client.persons_by_ids(person_ids)}
+        members: list[Member] = []
+        for person_id in person_ids:
+            if self.importing:
+                self.tally.counters[completion.MEMBERS] += 1
+            row = rows.get(person_id)
+            found = SkipReason.PERSON_NOT_FOUND if row is None else member_of(row)
+            if isinstance(found, SkipReason):
+                if self.importing:
+                    self.tally.skip(found)
+                continue
+            members.append(found)
+        return members
+
+    def _look_up_unlinked(
+        self, emails: Iterable[str], known: Mapping[str, Contact], have: set[str]
+    ) -> list[Member]:
+        """Persons for platform-side contacts not linked yet: one by-e-mail search each (rare)."""
+        found: list[Member] = []
+        for email in emails:
+            contact = known.get(email)
+            if contact is None or contact.linked or email in have:
+                continue
+            for match in self.client.persons_by_email(email):
+                found.append(Member(person_id=match.person_id, email=email, registered=match.registered))
+        return found
+
+    def _read_states(self, person_ids: Iterable[int]) -> None:
+        """SuperOffice's consent states of persons not read yet, in one bulk read."""
+        wanted = [p for p in dict.fromkeys(person_ids) if p not in self.read_persons]
+        if not wanted:
+            return
+        self.states.update(superoffice_states(self.client.consent_rows(wanted)))
+        self.read_persons.update(wanted)
+
+    def _filtered(self, members: list[Member]) -> list[Member]:
+        if not (self.importing and self.chunk.only_emarketing_consented):
+            return members
+        kept: list[Member] = []
+        for member in members:
+            emarketing = self.states.get(member.person_id, {}).get(Purpose.EMARKETING)
+            if passes_filter(emarketing, only_emarketing_consented=True):
+                kept.append(member)
+            else:
+                self.tally.skip(SkipReason.NO_EMARKETING_CONSENT)
+        return kept
+
+    # -- one contact ---------------------------------------------------------------------------------------
+
+    def _reconcile_contact(self, email: str, members: list[Member], contact: Contact | None) -> None:
+        """Link, decide, push, write one contact; on a version conflict, read it again and redo."""
+        pushes = _PushResult()
+        # Pushes that failed on an earlier write attempt of this contact: the state, and whether it is owed.
+        failed_pushes: dict[Purpose, tuple[ConsentState, bool]] = {}
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            if contact is None and not (self.importing and members):
+                return  # only an import creates contacts; a sync trigger naming no contact has nothing to do
+            linking = self._link(email, members, contact)
+            person_id = linking.contact.superoffice_person_id
+            if person_id is None:
+                # A platform contact no SuperOffice person has the e-mail of: nothing to reconcile with.
+                if not self.importing:
+                    self._count_run(pushes, pulled=False)
+                return
+            self._read_states([person_id, *linking.new_duplicates])
+            conflicts = duplicate_conflicts(
+                self.states.get(person_id, {}),
+                {d: self.states.get(d, {}) for d in linking.new_duplicates},
+            )
+            now = datetime.now(UTC)
+            plan = plan_contact(
+                linking.contact,
+                self.states.get(person_id, {}),
+                skew=self.skew,
+                push_allowed=self.settings.syncs,
+                trigger=self.trigger,
+                now=now,
+                duplicate_conflicts=conflicts,
+                new=contact is None,
+            )
+            self._push(plan, person_id, now, pushes, failed_pushes)
+            try:
+                self._write(plan.contact, contact)
+            except (ContactExists, VersionConflict):
+                # Someone else wrote it since it was read: decide again on what is stored now. Pushes
+                # already made show in the states read, so they are not made twice.
+                contact = self.contacts.get(self.chunk.account_id, email)
+                continue
+            records = pushes.records + plan.records
+            if records:
+                self.records.setdefault(email, []).extend(records)
+            if self.importing:
+                self._count_import(linking, person_id, pushes.failed, len(conflicts))
+            else:
+                self._count_run(pushes, pulled=plan.pulled)
+            return
+        raise ContactKeptChanging(
+            f"a contact of account {self.chunk.account_id} changed under {MAX_WRITE_ATTEMPTS} write attempts"
+        )
+
+    def _link(self, email: str, members: list[Member], contact: Contact | None) -> Linking:
+        import_id = self.chunk.job.id if self.importing else None
+        if contact is None:
+            assert import_id is not None  # checked by the caller: only imports create contacts
+            return new_contact(self.chunk.account_id, members, import_id=import_id, now=datetime.now(UTC))
+        return link_members(contact, members, import_id=import_id)
+
+    def _push(
+        self,
+        plan: ContactPlan,
+        person_id: int,
+        now: datetime,
+        result: _PushResult,
+        failed_before: dict[Purpose, tuple[ConsentState, bool]],
+    ) -> None:
+        """Make the plan's pushes; a failed one stays pending on the contact and fails only this contact."""
+        for push in plan.pushes:
+            earlier = failed_before.get(push.purpose)
+            if earlier is not None and earlier[0] == push.state:
+                # Failed on an earlier write attempt of this contact: not tried again in this chunk.
+                if earlier[1]:
+                    plan.contact.pending[push.purpose] = push.state
+                continue
+            action, error = self._set_consent(person_id, push)
+            if error is None:
+                result.pushed = True
+                plan.contact.pending.pop(push.purpose, None)
+                # SuperOffice holds the pushed state now; deciding again (a write conflict) sees it.
+                self.states.setdefault(person_id, {})[push.purpose] = push.state.model_copy(
+                    update={"changed_at": now}
+                )
+            else:
+                result.failed = True
+                # Retrying cannot fix an unknown key or a missing person (the log says what to fix);
+                # an unavailable SuperOffice can, so that push stays owed for the next run.
+                owed = action == _ERROR_UNAVAILABLE
+                failed_before[push.purpose] = (push.state, owed)
+                if owed:
+                    plan.contact.pending[push.purpose] = push.state
+                else:
+                    plan.contact.pending.pop(push.purpose, None)
+            result.records.append(
+                record(
+                    push.decision,
+                    push.purpose,
+                    push.state,
+                    push.superoffice,
+                    person_id,
+                    self.trigger,
+                    now,
+                    action,
+                    push.duplicate_conflicts,
+                    error=error,
+                )
+            )
+
+    def _set_consent(self, person_id: int, push: Push) -> tuple[str, str | None]:
+        """One PUT; returns the decision-log action and, when it failed, why."""
+        try:
+            legal_base = tenant_key(
+                push.state.legal_base,
+                [b.key for b in self.client.legal_bases() if not b.deleted],
+                "legal base",
+            )
+            source = push_source(
+                push.state.source, [s.key for s in self.client.consent_sources() if not s.deleted]
+            )
+            self.client.set_consent(
+                person_id, push.purpose.value, legal_base, source, push_comment(push.state)
+            )
+        except UnknownKey as exc:
+            return "error:unknown_key", str(exc)
+        except NotFound as exc:
+            return "error:person_not_found", str(exc)
+        except BadRequest as exc:
+            return "error:rejected", str(exc)
+        except (Unavailable, Throttled) as exc:
+            logger.warning(
+                "push to SuperOffice failed; it stays pending",
+                extra={"account_id": self.chunk.account_id, "person_id": person_id, "problem": str(exc)},
+            )
+            return _ERROR_UNAVAILABLE, str(exc)
+        return ACTION_PUSH, None
+
+    def _write(self, updated: Contact, stored: Contact | None) -> None:
+        if stored is None:
+            self.contacts.put_new(updated)
+        elif _content(updated) != _content(stored):
+            self.contacts.save(updated, expected_version=stored.version)
+
+    # -- counting ---------------------------------------------------------------------------------------
+
+    def _count_import(self, linking: Linking, linked: int, push_failed: bool, conflicts: int) -> None:
+        counters = self.tally.counters
+        for person_id, outcome in linking.outcomes.items():
+            if push_failed and person_id == linked and outcome is not ImportOutcome.DUPLICATE:
+                counters[completion.FAILED] += 1  # imported, but SuperOffice still owes the winner's state
+            else:
+                counters[_IMPORT_COUNTER[outcome]] += 1
+        counters[completion.DUPLICATE_CONFLICTS] += conflicts
+
+    def _count_run(self, pushes: _PushResult, *, pulled: bool) -> None:
+        counters = self.tally.counters
+        counters[completion.RECONCILED] += 1
+        counters[completion.PUSHED] += pushes.pushed
+        counters[completion.PULLED] += pulled
+        counters[completion.FAILED] += pushes.failed
+        counters[completion.UNCHANGED] += not (pushes.pushed or pulled or pushes.failed)
+
+
+_ERROR_UNAVAILABLE = "error:superoffice_unavailable"
+
+_IMPORT_COUNTER = {
+    ImportOutcome.CREATED: completion.CREATED,
+    ImportOutcome.UPDATED: completion.UPDATED,
+    ImportOutcome.DUPLICATE: completion.DUPLICATES,
+}
+
+
+def _content(contact: Contact) -> dict[str, Any]:
+    # What a write would change; the store sets these itself.
+    return contact.model_dump(exclude={"version", "updated_at", "platform_changed_at"})
