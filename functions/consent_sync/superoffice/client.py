@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -105,9 +105,21 @@ _JWKS: dict[str, dict[str, Any]] = {}
 _JWKS_LOCK = threading.Lock()
 
 
+# -- Tenant key lists (legal bases, purposes, sources) ------------------------------------------------------
+
+#: The lists change when an administrator edits them, which is rare; each reconcile chunk needs them, so
+#: they are kept per tenant for the container's life, up to this many seconds, and read again at once
+#: when a key is not found in them.
+LIST_TTL_S = 900.0
+_LISTS: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+_LISTS_LOCK = threading.Lock()
+
+
 def clear_caches() -> None:
-    """Forget cached tickets, tenant API URLs and key sets (tests; never needed in production)."""
+    """Forget cached tickets, tenant API URLs, key lists and key sets (tests; never needed in production)."""
     TICKETS.clear()
+    with _LISTS_LOCK:
+        _LISTS.clear()
     with _API_URLS_LOCK:
         _API_URLS.clear()
     with _JWKS_LOCK:
@@ -296,9 +308,6 @@ class SuperOfficeClient:
             headers={"Accept": "application/json", "User-Agent": "consent-sync"},
             timeout=request_timeout_s,
         )
-        self._legal_bases: list[LegalBase] | None = None
-        self._purposes: list[ConsentPurpose] | None = None
-        self._sources: list[ConsentSource] | None = None
         self._lists_lock = threading.Lock()
 
     def _make_auth(self, credentials: SuperOfficeCredentials, cache: TicketCache) -> _Auth:
@@ -364,28 +373,29 @@ class SuperOfficeClient:
 
     # -- Lists of keys -----------------------------------------------------------------------------------
 
-    def legal_bases(self) -> list[LegalBase]:
-        """The tenant's legal bases (``/List/LegalBase/Items``), read once per client."""
-        with self._lists_lock:
-            if self._legal_bases is None:
-                self._legal_bases = self._get_list(q.LEGAL_BASES_PATH, q.EP_LEGAL_BASES, LegalBase)
-            return list(self._legal_bases)
+    def legal_bases(self, *, refresh: bool = False) -> list[LegalBase]:
+        """The tenant's legal bases (``/List/LegalBase/Items``), cached per tenant (``LIST_TTL_S``)."""
+        return self._cached_list(q.LEGAL_BASES_PATH, q.EP_LEGAL_BASES, LegalBase, refresh)
 
-    def consent_purposes(self) -> list[ConsentPurpose]:
-        """The tenant's consent purposes (``/List/ConsentPurpose/Items``), read once per client."""
-        with self._lists_lock:
-            if self._purposes is None:
-                self._purposes = self._get_list(
-                    q.CONSENT_PURPOSES_PATH, q.EP_CONSENT_PURPOSES, ConsentPurpose
-                )
-            return list(self._purposes)
+    def consent_purposes(self, *, refresh: bool = False) -> list[ConsentPurpose]:
+        """The tenant's consent purposes (``/List/ConsentPurpose/Items``), cached per tenant."""
+        return self._cached_list(q.CONSENT_PURPOSES_PATH, q.EP_CONSENT_PURPOSES, ConsentPurpose, refresh)
 
-    def consent_sources(self) -> list[ConsentSource]:
-        """The tenant's consent sources (``/List/ConsentSource/Items``), read once per client."""
-        with self._lists_lock:
-            if self._sources is None:
-                self._sources = self._get_list(q.CONSENT_SOURCES_PATH, q.EP_CONSENT_SOURCES, ConsentSource)
-            return list(self._sources)
+    def consent_sources(self, *, refresh: bool = False) -> list[ConsentSource]:
+        """The tenant's consent sources (``/List/ConsentSource/Items``), cached per tenant."""
+        return self._cached_list(q.CONSENT_SOURCES_PATH, q.EP_CONSENT_SOURCES, ConsentSource, refresh)
+
+    def _cached_list(self, path: str, endpoint: str, model: type[M], refresh: bool) -> list[M]:
+        key = (self.connection.tenant_key, path)
+        with self._lists_lock:  # one reader per client; others of the same tenant may race harmlessly
+            with _LISTS_LOCK:
+                hit = _LISTS.get(key)
+            if hit is not None and not refresh and time.monotonic() - hit[0] < LIST_TTL_S:
+                return list(hit[1])
+            items = self._get_list(path, endpoint, model)
+            with _LISTS_LOCK:
+                _LISTS[key] = (time.monotonic(), items)
+            return list(items)
 
     # -- Persons -----------------------------------------------------------------------------------------
 
@@ -498,17 +508,20 @@ class SuperOfficeClient:
     ) -> None:
         """Write one consent (``PUT /Person/{id}/Consent/{purpose}``, 204). Withdraw with ``WITHDRAWN``.
 
-        Keys are checked against the tenant's lists first (read once per client), so an unknown key is
-        a ``BadRequest`` naming it instead of an opaque server error. ``comment`` is cut to 255 chars.
+        Keys are checked against the tenant's lists first (cached; read again once when a key is not
+        in them), so an unknown key is a ``BadRequest`` naming it instead of an opaque server error.
+        ``comment`` is cut to 255 characters.
         """
         (pid,) = unique_ids([person_id])
-        self._check_key(
-            purpose_key, {p.key for p in self.consent_purposes() if not p.deleted}, "consent purpose"
-        )
-        self._check_key(legal_base_key, {b.key for b in self.legal_bases() if not b.deleted}, "legal base")
-        self._check_key(
-            source_key, {s.key for s in self.consent_sources() if not s.deleted}, "consent source"
-        )
+        checks: list[tuple[str, Callable[..., Sequence[Any]], str]] = [
+            (purpose_key, self.consent_purposes, "consent purpose"),
+            (legal_base_key, self.legal_bases, "legal base"),
+            (source_key, self.consent_sources, "consent source"),
+        ]
+        for key, listing, what in checks:
+            if key not in {item.key for item in listing() if not item.deleted}:
+                # A key an administrator added since the list was cached: read the list again.
+                self._check_key(key, {item.key for item in listing(refresh=True) if not item.deleted}, what)
         path = q.SET_CONSENT_PATH.format(person_id=pid, purpose=quote(purpose_key, safe=""))
         params = {
             "legalBase": legal_base_key,

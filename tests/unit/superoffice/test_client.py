@@ -401,7 +401,7 @@ def test_retry_after_is_honoured_and_long_hints_end_the_call() -> None:
     # A hint longer than the policy allows ends the call at once with Throttled
     with open_client(lambda r: httpx.Response(429, headers={"Retry-After": "3600"})) as client:
         with pytest.raises(Throttled) as info:
-            client.legal_bases()
+            client.legal_bases(refresh=True)  # the lists are cached per tenant: ask SuperOffice again
         assert info.value.retry_after == 3600
         assert client.calls["GET /List/LegalBase/Items"] == 1
 
@@ -481,7 +481,7 @@ def test_online_resolves_the_api_url_and_again_after_a_connection_failure() -> N
     with SuperOfficeClient.open(
         conn, creds, transport=httpx.MockTransport(handler), retry=FAST, requests_per_second=1000.0
     ) as second:
-        second.consent_sources()
+        second.consent_sources(refresh=True)  # cached per tenant: make it call the moved host
     # Then it resolved the tenant again after the connection failure and reached sod3
     assert state_calls == ["sod.superoffice.com", "sod.superoffice.com"]
     assert first.calls["GET /api/state/{cust}"] == 1
