@@ -17,10 +17,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from devtools import operator
+from devtools.progress import progress_bars
 from devtools.stack import DEFAULT_STACK, Stack, StackNotFound
 
 app = typer.Typer(
@@ -108,13 +108,6 @@ def resolve(ctx: typer.Context) -> Stack:
 def usage(message: str) -> NoReturn:
     """A usage error: exit 2, as click does for its own."""
     raise typer.BadParameter(message)
-
-
-def later(what: str, issue: int, as_json: bool = False) -> NoReturn:
-    """Commands whose capability a later issue builds say so plainly."""
-    fail(
-        "not_available", f"{what} is not available in this version of consent-sync (issue #{issue})", as_json
-    )
 
 
 # ---------------------------------------------------------------- local stack and simulator
@@ -373,8 +366,10 @@ def presend(
             }
             print(json.dumps(document)) if as_json else out.print(f"check {check_id} started")
             return
-        with progress_bar("checking recipients") as advance:
-            results = checks.wait_for_verdicts(stack, account, check_id, advance)
+        with progress_bars(err) as advance:
+            results = checks.wait_for_verdicts(
+                stack, account, check_id, lambda done, total: advance(f"check {sendout}", done, total)
+            )
         if as_json:
             print(json.dumps(results))
             return
@@ -387,21 +382,6 @@ def presend(
             table.add_row(item["email"], item["reason"])
         if results["blocked"]:
             out.print(table)
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr; yields `advance(done, total)`."""
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=False,
-    ) as bar:  # fmt: skip
-        task = bar.add_task(description, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
 
 
 @consent_app.command("set")

@@ -7,6 +7,7 @@ puts `Import Requested` with an import id it made up, and with `--wait` polls th
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,8 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 
 from consent_sync.events import PLATFORM_SOURCE, ImportRequested, ImportSource, SourceKind
 from consent_sync.store.accounts import AccountStore
@@ -24,6 +23,7 @@ from consent_sync.store.bus import publish
 from consent_sync.store.jobs import Job, JobKind, JobStatus, JobStore
 from consent_sync.sync import completion
 from devtools.operator import OperatorError
+from devtools.progress import progress_bars
 from devtools.stack import Stack
 
 WAIT_TIMEOUT_S = 1800.0
@@ -121,16 +121,5 @@ def wait_for_import(
 @contextmanager
 def progress_on(console: Console, import_id: str) -> Iterator[Progress]:
     """A progress bar on `console` (stderr): members processed of the members listed."""
-    with RichProgress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task(f"import {import_id}", total=None)
-
-        def advance(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
+    with progress_bars(console) as advance:
+        yield functools.partial(advance, f"import {import_id}")

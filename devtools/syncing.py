@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from consent_sync.events import PLATFORM_SOURCE, SyncRequested
@@ -28,6 +26,7 @@ from consent_sync.store.jobs import Job, JobKind, JobStatus, JobStore
 from consent_sync.sync import completion
 from devtools.contacts import known_account
 from devtools.operator import OperatorError
+from devtools.progress import progress_bars
 from devtools.stack import Stack
 
 WAIT_TIMEOUT_S = 600.0
@@ -145,21 +144,8 @@ def failed_runs(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @contextmanager
 def progress_on(console: Console) -> Iterator[Progress]:
     """A progress bar per account on `console` (stderr): chunks done of the run's chunks."""
-    with RichProgress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def advance(account_id: str, done: int, total: int | None) -> None:
-            if account_id not in tasks:
-                tasks[account_id] = bar.add_task(f"sync {account_id}", total=None)
-            bar.update(tasks[account_id], completed=done, total=total)
-
-        yield advance
+    with progress_bars(console) as advance:
+        yield lambda account_id, done, total: advance(f"sync {account_id}", done, total)
 
 
 def runs_table(documents: list[dict[str, Any]]) -> Table:

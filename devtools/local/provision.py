@@ -229,9 +229,17 @@ class Provisioner:
             self._s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": properties["Tags"]})
 
     def _bucket_policy(self, logical_id: str, properties: dict[str, Any]) -> None:
-        self._s3.put_bucket_policy(
-            Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
-        )
+        document = dict(properties["PolicyDocument"])
+        # The local endpoint speaks plain http, and moto enforces policies: a statement that denies
+        # requests without TLS would deny everything here. It is applied on AWS, not locally.
+        statements = [s for s in document.get("Statement", []) if not _requires_tls(s)]
+        skipped = len(document.get("Statement", [])) - len(statements)
+        if skipped:
+            log.info("bucket policy %s: %d TLS-only statement(s) not applied locally", logical_id, skipped)
+        if not statements:
+            return
+        document["Statement"] = statements
+        self._s3.put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(document))
 
     # ------------------------------------------------------------------ EventBridge
 
@@ -353,6 +361,14 @@ class Provisioner:
 def provision(template: Template, routing: Routing, endpoint_url: str) -> ProvisionReport:
     """Create every resource, tap queue and rule of ``template`` on the endpoint."""
     return Provisioner(template, routing, endpoint_url).provision()
+
+
+def _requires_tls(statement: dict[str, Any]) -> bool:
+    """A Deny statement conditioned on `aws:SecureTransport` being false."""
+    condition = statement.get("Condition", {})
+    return statement.get("Effect") == "Deny" and any(
+        "aws:SecureTransport" in clause for clause in condition.values() if isinstance(clause, dict)
+    )
 
 
 def _depends_on(resource: dict[str, Any]) -> set[str]:

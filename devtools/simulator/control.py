@@ -17,7 +17,14 @@ from starlette.routing import Route
 
 from devtools.simulator.api import consent_info, tenant_of
 from devtools.simulator.clock import format_time, parse_time
-from devtools.simulator.crm import CONTROL_ASSOCIATE_ID, PURPOSE_BY_KEY, CrmError, Person, UnknownPerson
+from devtools.simulator.crm import (
+    CONTROL_ASSOCIATE_ID,
+    PURPOSE_BY_ID,
+    PURPOSE_BY_KEY,
+    CrmError,
+    Person,
+    UnknownPerson,
+)
 from devtools.simulator.faults import FaultSettings
 from devtools.simulator.tenant import error_response
 
@@ -179,6 +186,61 @@ async def selections(request: Request) -> Response:
     )
 
 
+async def create_selection(request: Request) -> Response:
+    """`POST /_sim/selections {"person_ids": [...], "name"?}`: a new static selection of these persons.
+
+    Members are the persons in the order given (each once) with their company; returns
+    `{"id", "name", "rows"}`. 404 when a person id is unknown.
+    """
+    crm = tenant_of(request).crm
+    try:
+        body = await _json_body(request)
+        ids = body["person_ids"]
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValueError("person_ids must be a list of integers")
+        name = body.get("name") or f"Selection {len(crm.selections) + 1}"
+        if not isinstance(name, str):
+            raise ValueError("name must be a string")
+        created = crm.add_selection(name, ids)
+    except UnknownPerson as error:
+        return error_response(404, "NotFoundException", f"Person with id {error} was not found")
+    except (KeyError, ValueError) as error:
+        return _bad(error)
+    return JSONResponse({"id": created.selection_id, "name": created.name, "rows": len(created.members)})
+
+
+#: Most persons one `GET /_sim/persons/export` page returns.
+EXPORT_PAGE_LIMIT = 10_000
+
+
+async def export_persons(request: Request) -> Response:
+    """`GET /_sim/persons/export?after=0&limit=1000`: persons with an id above `after`, ascending.
+
+    Each is the `GET /_sim/persons/{id}` document plus `"consents"`: `{purpose key: ConsentInfo}` for
+    the rows the person has. Returns `{"persons": [...], "next_after": id | null}` (null: no more).
+    For setting up large data sets (benchmarks) without one request per person.
+    """
+    crm = tenant_of(request).crm
+    try:
+        after = int(request.query_params.get("after", "0"))
+        limit = int(request.query_params.get("limit", "1000"))
+        if not 0 < limit <= EXPORT_PAGE_LIMIT:
+            raise ValueError(f"limit must be between 1 and {EXPORT_PAGE_LIMIT}")
+    except ValueError as error:
+        return _bad(error)
+    ids = sorted(pid for pid in crm.persons if pid > after)
+    page = ids[:limit]
+    persons = []
+    for person_id in page:
+        document = _person_json(request, crm.persons[person_id])
+        document["consents"] = {
+            PURPOSE_BY_ID[row.purpose_id].key: consent_info(row) for row in crm.consents_of(person_id)
+        }
+        persons.append(document)
+    next_after = page[-1] if len(ids) > limit else None
+    return JSONResponse({"persons": persons, "next_after": next_after})
+
+
 async def selection(request: Request) -> Response:
     """`GET /_sim/selections/{id}`: all member rows as [personId, contactId]."""
     found = tenant_of(request).crm.selections.get(request.path_params["id"])
@@ -288,10 +350,12 @@ def control_routes() -> list[Route]:
         Route("/_sim/consent", set_consent, methods=["POST"]),
         Route("/_sim/persons", create_person, methods=["POST"]),
         Route("/_sim/persons", persons_by_email, methods=["GET"]),
+        Route("/_sim/persons/export", export_persons, methods=["GET"]),
         Route("/_sim/persons/{id:int}", person, methods=["GET"]),
         Route("/_sim/persons/{id:int}/email", set_email, methods=["PUT"]),
         Route("/_sim/persons/{id:int}/consents/{purpose}", consent, methods=["GET"]),
         Route("/_sim/selections", selections, methods=["GET"]),
+        Route("/_sim/selections", create_selection, methods=["POST"]),
         Route("/_sim/selections/{id:int}", selection, methods=["GET"]),
         Route("/_sim/projects", projects, methods=["GET"]),
         Route("/_sim/projects/{id:int}", project, methods=["GET"]),

@@ -489,6 +489,16 @@ class Crm:
             person.emails.insert(0, Email(address))
         self._index_email(person)
 
+    def add_selection(self, name: str, person_ids: list[int]) -> Selection:
+        """A new static selection of these persons (in this order, each once), with the next free id.
+
+        Raises UnknownPerson for an id the CRM does not have.
+        """
+        members = [(person_id, self.person(person_id).contact_id) for person_id in dict.fromkeys(person_ids)]
+        selection = Selection(max(self.selections, default=0) + 1, name, members)
+        self.selections[selection.selection_id] = selection
+        return selection
+
     def add_project_member(self, project: Project, person: Person) -> ProjectMember:
         """Append a member to a project with the next project member id."""
         member = ProjectMember(self._next_project_member_id, person.person_id, person.contact_id)

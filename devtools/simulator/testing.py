@@ -182,6 +182,22 @@ class SimulatorControl:
         """Ids of the seeded static selections."""
         return [int(s["id"]) for s in self._call("GET", "/selections")]
 
+    def create_selection(self, person_ids: list[int], name: str | None = None) -> int:
+        """A new static selection of these persons (in this order, each once); returns its id."""
+        body: dict[str, Any] = {"person_ids": list(person_ids)}
+        if name is not None:
+            body["name"] = name
+        return int(self._call("POST", "/selections", json=body)["id"])
+
+    def export_persons(self, page_size: int = 5_000) -> Iterator[dict[str, Any]]:
+        """Every person, by ascending id, as `person()` gives it plus `"consents"`: `{purpose key:
+        ConsentInfo}` (the rows the person has). Paged, so large CRMs load in few requests."""
+        after: int | None = 0
+        while after is not None:
+            page = self._call("GET", "/persons/export", params={"after": after, "limit": page_size})
+            yield from page["persons"]
+            after = page["next_after"]
+
     def selection_members(self, selection_id: int) -> list[tuple[int, int]]:
         """(personId, contactId) rows of a selection; personId 0 for company rows."""
         return [(int(p), int(c)) for p, c in self._call("GET", f"/selections/{selection_id}")]

@@ -24,6 +24,9 @@ class FunctionConfig(BaseSettings):
     chunk_size: int = Field(default=200, ge=1, le=500)
     superoffice_requests_per_second: float = Field(default=5.0, gt=0)
     reconcile_max_receive_count: int = Field(default=3, ge=1)
+    # A send-out check must answer within the reconcile function's time budget (120 s), SuperOffice or
+    # not: each SuperOffice call of a check gives up after this long, retries included.
+    presend_superoffice_timeout_s: float = Field(default=20.0, gt=0)
 
 
 @lru_cache(maxsize=1)

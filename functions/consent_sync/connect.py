@@ -11,7 +11,9 @@ from consent_sync.store.secrets import CredentialsUnavailable, read_credentials
 from consent_sync.superoffice import SuperOfficeClient, SuperOfficeCredentials
 
 
-def open_superoffice(settings: AccountSettings, config: FunctionConfig) -> SuperOfficeClient:
+def open_superoffice(
+    settings: AccountSettings, config: FunctionConfig, *, timeout_s: float | None = None
+) -> SuperOfficeClient:
     """A client for the account's tenant; close it (``with``) when the work is done.
 
     Raises ``ValueError`` for an account that may not call SuperOffice (integration ``none``), and
@@ -27,8 +29,10 @@ def open_superoffice(settings: AccountSettings, config: FunctionConfig) -> Super
     except ValidationError:
         # The validation error would name fields only, but say less: it is about a secret.
         raise CredentialsUnavailable("the credentials secret does not hold SuperOffice credentials") from None
+    rate = superoffice.requests_per_second or config.superoffice_requests_per_second
+    if timeout_s is None:
+        return SuperOfficeClient.open(superoffice.connection(), credentials, requests_per_second=rate)
+    # A bound on each call, retries included: a send-out check passes a shorter one.
     return SuperOfficeClient.open(
-        superoffice.connection(),
-        credentials,
-        requests_per_second=superoffice.requests_per_second or config.superoffice_requests_per_second,
+        superoffice.connection(), credentials, requests_per_second=rate, timeout_s=timeout_s
     )

@@ -48,9 +48,11 @@ def receive(
     except InvalidEvent as exc:
         return reject(event, "invalid_event", str(exc), exc.errors)
     try:
-        return process(detail)
+        answer = process(detail)
     except Rejected as exc:
         return reject(event, exc.code, str(exc), [])
+    metrics.add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=1)
+    return answer
 
 
 def reject(event: Any, code: str, message: str, errors: list[Any]) -> dict[str, Any]:

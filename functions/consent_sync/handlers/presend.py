@@ -10,18 +10,14 @@ from consent_sync.events import SendoutChecklist, SendoutSending, SendoutStage
 from consent_sync.intake import Rejected, known_account, receive
 from consent_sync.observability import logger, metrics, tracer
 from consent_sync.store.artifacts import ArtifactMissing
-from consent_sync.store.jobs import Job
-from consent_sync.sync.presend import announce_check, start_check
-
-
-def _announce(job: Job) -> None:
-    announce_check(get_config(), job)
+from consent_sync.sync import completion
+from consent_sync.sync.presend import start_check
 
 
 def _check(request: SendoutStage) -> dict[str, Any]:
     known_account(request.account_id)
     try:
-        started = start_check(get_config(), request, _announce)
+        started = start_check(get_config(), request, completion.announce)
     except ArtifactMissing as exc:
         raise Rejected("recipients_unreadable", str(exc)) from exc
     logger.info(

@@ -15,6 +15,7 @@ from consent_sync.events import ImportCompleted, SyncRunCompleted
 from consent_sync.observability import logger
 from consent_sync.store.bus import publish
 from consent_sync.store.jobs import Job, JobKind
+from consent_sync.sync import presend
 from consent_sync.sync.importing import DOCUMENTED_SKIP_REASONS
 
 # Counter names on jobs (`JobStore.record_chunk`), shared by the worker and the announcements.
@@ -73,8 +74,8 @@ def completion_event(job: Job) -> BaseModel | None:
     """The outgoing event of a finished job, or None when it has none.
 
     Runs of the kinds `Sync Run Completed` knows are announced; a platform change's push (a run of
-    kind `platform`) is not a sync run to the platform. Send-out jobs are announced by the pre-send
-    function (`Sendout Consent Checked` carries the verdict file, not counters).
+    kind `platform`) is not a sync run to the platform. Send-out jobs are announced with
+    `presend.announce_check` (`Sendout Consent Checked` carries the merged verdict file, not counters).
     """
     if job.kind is JobKind.IMPORT:
         return import_completed(job)
@@ -84,7 +85,7 @@ def completion_event(job: Job) -> BaseModel | None:
 
 
 def announce(job: Job) -> None:
-    """Publish the completion event of a finished job (the `fanout.Announcer` of imports and runs)."""
+    """Publish the completion event of a finished job (the `fanout.Announcer` of every job kind)."""
     event = completion_event(job)
     logger.info(
         "job completed",
@@ -97,5 +98,8 @@ def announce(job: Job) -> None:
             "skipped": job.skipped,
         },
     )
-    if event is not None:
+    if job.kind is JobKind.SENDOUT:
+        # The verdict files are merged into one results document first; its URI is in the event.
+        presend.announce_check(get_config(), job)
+    elif event is not None:
         publish(get_config().event_bus_name, event)

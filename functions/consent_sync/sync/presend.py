@@ -7,12 +7,13 @@ chunk files into one results document and emits `Sendout Consent Checked`.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consent_sync.accounts import PresendFailurePolicy
+from consent_sync.accounts import AccountSettings, PresendFailurePolicy
 from consent_sync.config import FunctionConfig
 from consent_sync.events import (
     JobRef,
@@ -24,6 +25,8 @@ from consent_sync.events import (
 from consent_sync.fanout import Announcer, chunked, start_job
 from consent_sync.store.artifacts import get_json, list_keys, put_json, read_lines
 from consent_sync.store.bus import publish
+from consent_sync.store.contacts import ContactStore, VersionConflict
+from consent_sync.store.freshness import FreshnessStore
 from consent_sync.store.jobs import Job, JobKind
 from consent_sync.sync.consent import Purpose
 from consent_sync.sync.contact import Contact
@@ -123,6 +126,47 @@ def verdict_counters(verdicts: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         counts["allowed" if item["allowed"] else "blocked"] += 1
         counts["stale"] += bool(item["stale"])
     return counts
+
+
+def is_fresh(freshness: FreshnessStore, chunk: ReconcileChunk, settings: AccountSettings) -> bool:
+    """True when exactly these recipients were reconciled within the account's freshness window."""
+    if settings.presend_fresh_seconds == 0:
+        return False
+    at = freshness.reconciled_at(chunk.account_id, chunk.emails)
+    return at is not None and datetime.now(UTC) - at <= timedelta(seconds=settings.presend_fresh_seconds)
+
+
+def keep_pending(contacts: ContactStore, chunk: ReconcileChunk) -> set[str]:
+    """SuperOffice could not be read: mark the chunk's contacts so the next run reconciles them.
+
+    Returns the recipients that are contacts (their verdicts are judged by the account's policy).
+    """
+    known = contacts.get_many(chunk.account_id, [normalise_email(e) for e in chunk.emails])
+    for contact in known.values():
+        owed = {p: c.state for p, c in contact.consents.items() if p not in contact.pending}
+        if not owed:
+            continue
+        # A conflict means a worker that could read SuperOffice wrote it meanwhile: it is reconciled.
+        with contextlib.suppress(VersionConflict):
+            contacts.save(contact.model_copy(update={"pending": {**contact.pending, **owed}}))
+    return set(known)
+
+
+def check_chunk(
+    config: FunctionConfig,
+    contacts: ContactStore,
+    chunk: ReconcileChunk,
+    settings: AccountSettings | None,
+    unreadable: set[str],
+) -> dict[str, int]:
+    """Judge a reconciled chunk's recipients, store the verdicts, return the counters they add."""
+    emails = list(dict.fromkeys(normalise_email(e) for e in chunk.emails))
+    policy = settings.presend_on_superoffice_failure if settings else PresendFailurePolicy.USE_LAST_KNOWN
+    judged = verdicts_for(
+        emails, contacts.get_many(chunk.account_id, emails), unreadable=unreadable, policy=policy
+    )
+    write_chunk_verdicts(config, chunk.account_id, chunk.job.id, chunk.job.chunk_no, judged)
+    return verdict_counters(judged)
 
 
 def _prefix(account_id: str, job_id: str) -> str:

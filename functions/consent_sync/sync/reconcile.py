@@ -37,15 +37,18 @@ from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.contacts import ContactExists, ContactStore, VersionConflict
 from consent_sync.store.decisions import DecisionLog
+from consent_sync.store.freshness import FreshnessStore
 from consent_sync.store.jobs import ChunkOutOfRange, JobKind, JobStore, UnknownJob
+from consent_sync.store.secrets import CredentialsUnavailable
 from consent_sync.superoffice import (
     BadRequest,
     NotFound,
     SuperOfficeClient,
+    SuperOfficeError,
     Throttled,
     Unavailable,
 )
-from consent_sync.sync import completion
+from consent_sync.sync import completion, presend
 from consent_sync.sync.consent import ConsentState, Purpose
 from consent_sync.sync.contact import Contact, DecisionRecord, ImportOutcome, Trigger
 from consent_sync.sync.emails import normalise_email
@@ -76,7 +79,8 @@ from consent_sync.sync.plan import (
 MAX_WRITE_ATTEMPTS = 4
 """Tries to write one contact when other workers keep changing it (each: read, decide, write again)."""
 
-ClientOpener = Callable[[AccountSettings, FunctionConfig], SuperOfficeClient]
+ClientOpener = Callable[..., SuperOfficeClient]
+"""Opens the account's client: `(settings, config, *, timeout_s=None)`, as `connect.open_superoffice`."""
 
 
 class ContactKeptChanging(RuntimeError):
@@ -92,6 +96,7 @@ class Stores:
     contacts: ContactStore
     decisions: DecisionLog
     jobs: JobStore
+    freshness: FreshnessStore
 
     @classmethod
     def of(cls, config: FunctionConfig) -> Stores:
@@ -101,6 +106,7 @@ class Stores:
             contacts=ContactStore(config.table_name),
             decisions=DecisionLog(config.table_name),
             jobs=JobStore(config.table_name),
+            freshness=FreshnessStore(config.table_name),
         )
 
 
@@ -160,12 +166,37 @@ def reconcile_chunk(
     settings = stores.accounts.get(chunk.account_id)
     tally = _Tally.for_chunk(chunk)
     calls: dict[str, int] = {}
+    checking = chunk.trigger == "presend"
+    unreadable: set[str] = set()
     if settings is not None and _may_call_superoffice(settings, chunk):
-        with open_client(settings, config) as client:
+        if checking and presend.is_fresh(stores.freshness, chunk, settings):
+            logger.info(
+                "recipients reconciled moments ago; no SuperOffice read",
+                extra={"account_id": chunk.account_id},
+            )
+        else:
+            started = datetime.now(UTC)
             try:
-                _ChunkWork(chunk, settings, client, stores, tally).run()
-            finally:
-                calls = dict(client.calls)
+                with open_client(settings, config, **_call_budget(chunk, config)) as client:
+                    try:
+                        _ChunkWork(chunk, settings, client, stores, tally).run()
+                    finally:
+                        calls = dict(client.calls)
+            except (SuperOfficeError, CredentialsUnavailable) as exc:
+                if not checking:
+                    raise  # SQS delivers the chunk again; a send-out check cannot wait for that
+                unreadable = presend.keep_pending(stores.contacts, chunk)
+                logger.warning(
+                    "SuperOffice could not be read during a send-out check; the account's policy decides",
+                    extra={
+                        "account_id": chunk.account_id,
+                        "policy": settings.presend_on_superoffice_failure.value,
+                        "problem": str(exc),
+                    },
+                )
+            else:
+                if checking:
+                    stores.freshness.mark(chunk.account_id, chunk.emails, started)
     else:
         # Integration none (or sync off for a sync trigger, or the account is gone): nothing to do,
         # and above all no SuperOffice call. The chunk still counts, so the job can complete.
@@ -173,6 +204,8 @@ def reconcile_chunk(
             "chunk needs no SuperOffice work",
             extra={"account_id": chunk.account_id, "trigger": chunk.trigger, "known": settings is not None},
         )
+    if checking:
+        tally.counters.update(presend.check_chunk(config, stores.contacts, chunk, settings, unreadable))
     recorded = stores.jobs.record_chunk(
         chunk.account_id, chunk.job.kind, chunk.job.id, chunk.job.chunk_no, tally.counters, tally.skipped
     )
@@ -227,6 +260,11 @@ def give_up(body: str, config: FunctionConfig, *, stores: Stores | None = None) 
     completed = jobs.try_complete(chunk.account_id, chunk.job.kind, chunk.job.id)
     if completed is not None:
         completion.announce(completed)
+
+
+def _call_budget(chunk: ReconcileChunk, config: FunctionConfig) -> dict[str, float]:
+    # A send-out check answers within its time budget; other chunks may wait for SuperOffice longer.
+    return {"timeout_s": config.presend_superoffice_timeout_s} if chunk.trigger == "presend" else {}
 
 
 def _may_call_superoffice(settings: AccountSettings, chunk: ReconcileChunk) -> bool:

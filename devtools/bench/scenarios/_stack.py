@@ -1,0 +1,194 @@
+"""The real handlers on the local stack, driven as the platform drives them: for ``import-50k`` and ``sync-*``.
+
+:func:`bench_stack` starts ``template.yaml`` on moto (the local runtime delivers events and SQS batches
+to the handlers in this process, so :func:`devtools.bench.count_aws_calls` sees their boto3 calls) next
+to a seeded SuperOffice simulator, and configures one on-site account on it (Basic auth, ``allow_insecure``,
+``requests_per_second`` = :data:`REQUESTS_PER_SECOND`) through ``Integration Settings Updated``, as the
+integration tests do. Everything here is setup: the scenarios time only what they measure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from consent_sync.store.accounts import AccountStore
+from consent_sync.store.contacts import ContactStore
+from consent_sync.store.jobs import Job, JobKind, JobStore
+from consent_sync.store.secrets import secret_name, write_credentials
+from consent_sync.sync.consent import ConsentState, Purpose, Side
+from consent_sync.sync.contact import Card, Contact, StoredConsent
+from devtools.bench.awscalls import AwsCallCounter
+from devtools.bench.scenarios._common import served_requests
+from devtools.local import LocalStack, local_stack
+from devtools.simulator.testing import SimulatorHandle, running_simulator
+
+REGION = "eu-west-1"
+ACCOUNT_ID = "bench"
+#: The account's ``requests_per_second``: the most the settings model allows (``le=100``). Handlers run
+#: one at a time here and a call takes ≥ 50 ms at the simulated latency, so one worker makes at most
+#: ~15 calls/s and the client's limiter never makes a request wait: SuperOffice and the handlers are
+#: measured, not the limiter (production: 5/s per worker).
+REQUESTS_PER_SECOND = 100
+#: SuperOffice's "never" (an ``Updated`` that was never set).
+NEVER = "0001-01-01T00:00:00"
+#: DynamoDB operations that read (what "DynamoDB reads" counts).
+DYNAMODB_READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
+
+
+@dataclass
+class BenchStack:
+    """The local stack, the simulator and the benchmark's account on them."""
+
+    stack: LocalStack
+    sim: SimulatorHandle
+    account_id: str
+
+    @property
+    def table(self) -> str:
+        """The consent table's name."""
+        return str(self.stack.outputs["ConsentTableName"])
+
+    def send(self, detail_type: str, details: Sequence[Mapping[str, Any]]) -> None:
+        """Put platform events (``source`` ``marketing.platform``) on the stack's bus, 10 per PutEvents."""
+        self.stack.runtime.put_events(
+            [{"Source": "marketing.platform", "DetailType": detail_type, "Detail": dict(d)} for d in details],
+            bus="EventBus",
+        )
+
+    def drain(self, timeout_s: float) -> int:
+        """Deliver everything (events, reconcile batches) until the stack is idle; returns deliveries."""
+        return self.stack.runtime.drain(timeout=timeout_s)
+
+    def job(self, kind: JobKind, job_id: str) -> Job:
+        """A job that must exist."""
+        job = JobStore(self.table).get(self.account_id, kind, job_id)
+        if job is None:
+            raise RuntimeError(f"no {kind.value} job {job_id!r}: the handlers never started it")
+        return job
+
+    def superoffice_calls(self) -> dict[str, int]:
+        """Tenant-API requests since the last ``reset_counts`` per endpoint (control calls, logins and
+        the ``status:`` counters left out), sorted."""
+        counts = self.sim.control.counts()
+        return dict(sorted((k, n) for k, n in counts.items() if not k.startswith("status:")))
+
+
+@contextmanager
+def bench_stack(
+    *, persons: int, seed: int, chunk_size: int, name: str, legal_basis_sync: bool = True
+) -> Iterator[BenchStack]:
+    """A simulator of ``persons`` seeded persons and the local stack (``ChunkSize`` = ``chunk_size``), with
+    the account configured through the real settings function (sync on: its baseline run, on an empty
+    account, queues nothing and sets the account's first watermark)."""
+    root = Path(__file__).resolve().parents[3]
+    with (
+        running_simulator(persons=persons, seed=seed) as sim,
+        local_stack(
+            template=root / "template.yaml",
+            port=0,
+            stack_name=f"bench-{name}",
+            region=REGION,
+            parameters={"ChunkSize": chunk_size},
+            failed_visibility_timeout_s=0,
+        ) as stack,
+    ):
+        bench = BenchStack(stack, sim, ACCOUNT_ID)
+        arn = write_credentials(
+            secret_name(stack.outputs["SecretPrefix"], ACCOUNT_ID),
+            {"username": sim.username, "password": sim.password},
+        )
+        settings = {
+            "account_id": ACCOUNT_ID,
+            "integration": "superoffice",
+            "legal_basis_sync": legal_basis_sync,
+            "superoffice": {
+                "kind": "onsite",
+                "base_url": sim.api_url,
+                "auth": "basic",
+                "allow_insecure": True,
+                "credentials_secret_arn": arn,
+                "requests_per_second": REQUESTS_PER_SECOND,
+            },
+        }
+        bench.send("Integration Settings Updated", [settings])
+        bench.drain(timeout_s=60)
+        if AccountStore(bench.table).get(ACCOUNT_ID) is None:
+            raise RuntimeError("the settings function did not store the benchmark account")
+        yield bench
+
+
+def dynamodb_split(aws: AwsCallCounter) -> tuple[int, int, dict[str, int]]:
+    """(reads, all calls, calls per operation) of DynamoDB in ``aws``."""
+    by_operation = {
+        key.removeprefix("dynamodb."): n for key, n in sorted(aws.calls.items()) if key.startswith("dynamodb.")
+    }
+    reads = sum(n for op, n in by_operation.items() if op in DYNAMODB_READS)
+    return reads, sum(by_operation.values()), by_operation
+
+
+def served(counts: Mapping[str, int]) -> int:
+    """Requests in a ``superoffice_calls()`` mapping."""
+    return served_requests(dict(counts))
+
+
+# ---------------------------------------------------------------- linked contacts, written in bulk (setup)
+
+
+def superoffice_state(info: Mapping[str, Any] | None) -> ConsentState | None:
+    """A ConsentInfo (as the simulator's control API gives it) as consent-sync's state: the change time
+    is ``max(Registered, Updated)`` as UTC, as the client reads it."""
+    if info is None:
+        return None
+    times = [datetime.fromisoformat(info["Registered"]).replace(tzinfo=UTC)]
+    if info.get("Updated") and info["Updated"] != NEVER:
+        times.append(datetime.fromisoformat(info["Updated"]).replace(tzinfo=UTC))
+    return ConsentState(
+        legal_base=info["LegalBaseKey"],
+        source=info.get("ConsentSourceKey"),
+        comment=info.get("Comment") or None,
+        changed_at=max(times),
+    )
+
+
+def linked_contact(account_id: str, email: str, person: Mapping[str, Any]) -> Contact:
+    """The contact an import leaves for a person with a unique e-mail: linked, SuperOffice's states copied
+    (``changed_in: superoffice``, so not in the ChangedIndex), nothing pending."""
+    consents: dict[Purpose, StoredConsent] = {}
+    for purpose in Purpose:
+        state = superoffice_state(person["consents"].get(purpose.value))
+        if state is not None:
+            consents[purpose] = StoredConsent.of(state, Side.SUPEROFFICE)
+    return Contact(
+        account_id=account_id,
+        email=email,
+        card=Card(email_display=person["primary_email"]),
+        superoffice_person_id=int(person["person_id"]),
+        superoffice_registered_at=datetime.fromisoformat(person["registered"]).replace(tzinfo=UTC),
+        consents=consents,
+    )
+
+
+def write_contacts(table: str, contacts: Iterable[Contact]) -> int:
+    """Store never-stored contacts in bulk (BatchWriteItem of 25): setup only, ~25× fewer requests than
+    ``put_new`` one by one. Each item is exactly what ``ContactStore.put_new`` would write (the store
+    builds it, index attributes included), just without the per-item condition. Returns how many."""
+    store = ContactStore(table)
+    written = 0
+    # The store's own table resource: its batch writer resends unprocessed items.
+    with store._table.batch_writer() as batch:
+        for contact in contacts:
+            _, item = store._prepared(contact, version=1)
+            batch.put_item(Item=item)
+            written += 1
+    return written
+
+
+def pages(items: int, page_size: int) -> int:
+    """Pages needed for ``items`` (at least one: an empty answer is still a call)."""
+    return max(1, math.ceil(items / page_size))
