@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 
 from consent_sync.events import MAX_INLINE_RECIPIENTS, PLATFORM_SOURCE, SendoutChecklist, SendoutSending
 from consent_sync.store.accounts import AccountStore
-from consent_sync.store.artifacts import get_json, put_text_lines
+from consent_sync.store.artifacts import ArtifactMissing, get_json, put_text_lines
 from consent_sync.store.bus import publish
 from consent_sync.store.jobs import JobKind, JobStore
 from devtools.operator import OperatorError
@@ -62,6 +63,8 @@ def wait_for_verdicts(
         if job is not None and progress is not None and job.total_chunks is not None:
             progress(job.done_chunks, job.total_chunks)
         if job is not None and job.finished:
-            return dict(get_json(f"s3://{stack.bucket}/results/{account_id}/{check_id}.json"))
+            # The job completes a moment before its last chunk has merged the results file.
+            with contextlib.suppress(ArtifactMissing):
+                return dict(get_json(f"s3://{stack.bucket}/results/{account_id}/{check_id}.json"))
         time.sleep(0.25)
     raise OperatorError("timeout", f"the check {check_id} did not finish within {WAIT_TIMEOUT_S:.0f} s")

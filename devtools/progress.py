@@ -16,7 +16,9 @@ Advance = Callable[[str, int, int | None], None]
 def progress_bars(console: Console) -> Iterator[Advance]:
     """Bars on `console` for as long as the block runs."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bars:
+    # No stdout/stderr redirection: handlers running in this process (the demo) log JSON to stdout,
+    # which must not be drawn into the bars.
+    with Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False) as bars:
         tasks: dict[str, TaskID] = {}
 
         def advance(label: str, done: int, total: int | None) -> None:

@@ -122,14 +122,19 @@ def local_stack(
             register_outputs(stack_name, outputs)
             if background:
                 runtime.start(schedule_period_s=schedule_period_s)
-            yield LocalStack(
-                endpoint_url=endpoint.endpoint_url,
-                runtime=runtime,
-                resources=resources,
-                outputs=outputs,
-                template=loaded,
-                report=report,
-            )
+            try:
+                yield LocalStack(
+                    endpoint_url=endpoint.endpoint_url,
+                    runtime=runtime,
+                    resources=resources,
+                    outputs=outputs,
+                    template=loaded,
+                    report=report,
+                )
+            finally:
+                # Stop the pollers while the stack's environment is still set: a handler still running
+                # must finish with the endpoint and credentials it started with.
+                runtime.stop()
     finally:
         if runtime is not None:
             runtime.stop()
