@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-lambda-python lint typecheck cfn-lint unit integration e2e bench simulator local-up clean
+.PHONY: help venv run test test-lambda-python lint typecheck cfn-lint unit integration e2e bench chaos simulator local-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ e2e: $(STAMP) ## end-to-end tests through the CLI
 
 bench: $(STAMP) ## benchmarks: print figures, write bench/results/*.json
 	$(BIN)/python -m devtools.bench
+
+chaos: $(STAMP) ## fault injection: 5xx, 429, timeouts, an outage, a worker crash, duplicates, poison; checks convergence
+	$(BIN)/python -m devtools.chaos
 
 simulator: $(STAMP) ## the SuperOffice simulator alone, on :8080
 	$(BIN)/consent-sync simulator --port 8080

@@ -20,9 +20,6 @@ ScenarioFunction = Callable[[BenchContext], ScenarioResult]
 #: "not available yet" instead of "unknown"; they are never run and never get a result file.
 PLANNED: Mapping[str, str] = MappingProxyType(
     {
-        "import-50k": "import of 50,000 selection members (needs the import, issue #4)",
-        "sync-1k": "scheduled run, 1,000 contacts, 100 changes (needs the sync, issue #5)",
-        "sync-100k": "scheduled run, 100,000 contacts, 100 changes (needs the sync, issue #5)",
         "gate-10k": "pre-send gate, 10,000 recipients (needs the gate handler)",
         "gate-100k": "pre-send gate, 100,000 recipients (needs the gate handler)",
     }
@@ -40,6 +37,12 @@ class Scenario:
     quick: Mapping[str, Any] = field(default_factory=dict)
     #: The worker process is killed after this long (the scenario then fails).
     timeout_s: float = 600.0
+    #: Another scenario this one is compared with (the same work at another size): the runner adds
+    #: ``growth`` to this one's JSON, ``compare_keys`` figures divided by that scenario's, against
+    #: ``compare_limit`` (e.g. ``sync-100k`` / ``sync-1k`` ≤ 1.1).
+    compare_to: str | None = None
+    compare_keys: tuple[str, ...] = ()
+    compare_limit: float | None = None
 
     def params_for(self, *, quick: bool) -> dict[str, Any]:
         """The parameters of a run: ``params``, overridden by ``quick`` under ``--quick``."""
@@ -56,13 +59,20 @@ def scenario(
     params: Mapping[str, Any] | None = None,
     quick: Mapping[str, Any] | None = None,
     timeout_s: float = 600.0,
+    compare_to: str | None = None,
+    compare_keys: tuple[str, ...] = (),
+    compare_limit: float | None = None,
 ) -> Callable[[ScenarioFunction], ScenarioFunction]:
     """Register the decorated function as scenario ``name``; the function is returned unchanged.
 
     The decorator may be stacked to register one function under several names with different
     ``params`` (it reads them from ``ctx.params``). ``quick`` overrides ``params`` under ``--quick``:
-    it should shrink sizes so a smoke run takes seconds, never change what is measured.
+    it should shrink sizes so a smoke run takes seconds, never change what is measured. ``compare_to``
+    names a scenario (run before this one, or found in the results directory with the same seed and
+    sizes) whose ``compare_keys`` figures this one's are divided by; the ratios go to ``growth``.
     """
+    if compare_to is not None and not compare_keys:
+        raise ValueError(f"{name}: compare_to needs compare_keys")
     if quick and not set(quick) <= set(params or {}):
         raise ValueError(
             f"{name}: quick overrides unknown parameters {sorted(set(quick) - set(params or {}))}"
@@ -78,6 +88,9 @@ def scenario(
             params=MappingProxyType(dict(params or {})),
             quick=MappingProxyType(dict(quick or {})),
             timeout_s=timeout_s,
+            compare_to=compare_to,
+            compare_keys=tuple(compare_keys),
+            compare_limit=compare_limit,
         )
         return function
 

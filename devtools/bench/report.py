@@ -72,9 +72,57 @@ def detail_tables(outcomes: list[Outcome]) -> list[Table]:
     return tables
 
 
+def growth_table(outcomes: list[Outcome]) -> Table | None:
+    """One row per compared figure of the scenarios with ``growth`` (e.g. sync-100k / sync-1k)."""
+    rows: list[tuple[str, ...]] = []
+    for outcome in outcomes:
+        growth = (outcome.document or {}).get("growth")
+        if not isinstance(growth, Mapping):
+            continue
+        limit = growth.get("limit")
+        for key, figures in growth.get("ratios", {}).items():
+            ratio = figures.get("ratio")
+            if ratio is None:
+                verdict = "[yellow]unknown[/yellow] (no baseline figure)"
+            elif limit is None:
+                verdict = ""
+            else:
+                verdict = "yes" if ratio <= limit else "[red]NO[/red]"
+            rows.append(
+                (
+                    f"{outcome.name} / {growth.get('against')}",
+                    key,
+                    _number(figures.get("value")),
+                    _number(figures.get("baseline")),
+                    _number(ratio, 3),
+                    _number(limit, 2),
+                    verdict,
+                )
+            )
+    if not rows:
+        return None
+    table = Table(title="growth with size", title_justify="left")
+    for name, justify in (
+        ("scenarios", "left"),
+        ("figure", "left"),
+        ("value", "right"),
+        ("baseline", "right"),
+        ("ratio", "right"),
+        ("limit", "right"),
+        ("within", "left"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def print_report(console: Console, outcomes: list[Outcome], *, title: str) -> None:
-    """Print the summary table, then the detail tables, then any failure's output."""
+    """Print the summary table, the growth table, then the detail tables, then any failure's output."""
     console.print(summary_table(outcomes, title=title))
+    growth = growth_table(outcomes)
+    if growth is not None:
+        console.print(growth)
     for table in detail_tables(outcomes):
         console.print(table)
     for outcome in outcomes:

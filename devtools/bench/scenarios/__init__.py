@@ -1,6 +1,6 @@
 """The benchmark scenarios, one module per subject. Importing a module registers its scenarios.
 
-Adding a scenario (e.g. ``sync-1k`` once the scheduled sync exists):
+Adding a scenario (e.g. ``gate-10k`` once the gate handler exists):
 
 1. Write ``devtools/bench/scenarios/<subject>.py`` with a function ``(BenchContext) -> ScenarioResult``
    decorated with ``@scenario("sync-1k", "…", params={…}, quick={…})`` (stack the decorator to register
@@ -10,8 +10,9 @@ Adding a scenario (e.g. ``sync-1k`` once the scheduled sync exists):
    bound so the ratio is meaningful.
 2. Add the module's name to ``SCENARIO_MODULES`` below (the order here is the run order).
 
-The names issue #7 reserves (``import-50k``, ``sync-1k``, ``sync-100k``, ``gate-10k``, ``gate-100k``)
-are in ``devtools.bench.registry.PLANNED`` until a module registers them.
+The names issue #7 still reserves (``gate-10k``, ``gate-100k``) are in
+``devtools.bench.registry.PLANNED`` until a module registers them. The modules that run the real
+handlers on the local stack (``import_members``, ``sync``) share ``_stack.py``.
 """
 
 #: Scenario modules, imported in this order by ``devtools.bench.registry.load()``.
@@ -19,7 +20,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "simulator",
     "client",
     "cold_import",
-    # "import_members",  # import-50k (issue #4)
-    # "sync",            # sync-1k, sync-100k (issue #5)
+    "import_members",  # import-50k
+    "sync",  # sync-1k, sync-100k
     # "gate",            # gate-10k, gate-100k
 )

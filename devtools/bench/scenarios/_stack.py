@@ -72,6 +72,11 @@ class BenchStack:
             raise RuntimeError(f"no {kind.value} job {job_id!r}: the handlers never started it")
         return job
 
+    def invocations_since(self, before: Mapping[str, int]) -> dict[str, int]:
+        """Handler invocations per function since ``before`` (a ``runtime.invocation_counts``), non-zero only."""
+        now = self.stack.runtime.invocation_counts
+        return {name: n - before.get(name, 0) for name, n in now.items() if n - before.get(name, 0)}
+
     def superoffice_calls(self) -> dict[str, int]:
         """Tenant-API requests since the last ``reset_counts`` per endpoint (control calls, logins and
         the ``status:`` counters left out), sorted."""
@@ -126,7 +131,9 @@ def bench_stack(
 def dynamodb_split(aws: AwsCallCounter) -> tuple[int, int, dict[str, int]]:
     """(reads, all calls, calls per operation) of DynamoDB in ``aws``."""
     by_operation = {
-        key.removeprefix("dynamodb."): n for key, n in sorted(aws.calls.items()) if key.startswith("dynamodb.")
+        key.removeprefix("dynamodb."): n
+        for key, n in sorted(aws.calls.items())
+        if key.startswith("dynamodb.")
     }
     reads = sum(n for op, n in by_operation.items() if op in DYNAMODB_READS)
     return reads, sum(by_operation.values()), by_operation
@@ -167,7 +174,14 @@ def linked_contact(account_id: str, email: str, person: Mapping[str, Any]) -> Co
     return Contact(
         account_id=account_id,
         email=email,
-        card=Card(email_display=person["primary_email"]),
+        # The card as the import takes it from the person's row (names, company, e-mail, mobile).
+        card=Card(
+            first_name=person["first_name"].strip() or None,
+            last_name=person["last_name"].strip() or None,
+            company=person["company"].strip() or None,
+            email_display=person["primary_email"].strip() or None,
+            mobile=person["mobile"].strip() or None,
+        ),
         superoffice_person_id=int(person["person_id"]),
         superoffice_registered_at=datetime.fromisoformat(person["registered"]).replace(tzinfo=UTC),
         consents=consents,

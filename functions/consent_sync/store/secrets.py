@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,8 +27,35 @@ def arn_is_under(arn: str, prefix: str) -> bool:
     return name.startswith(prefix)
 
 
+# Every reconcile chunk needs its account's credentials; a warm container keeps them this long, so a
+# rotated secret is picked up within that time.
+CREDENTIALS_TTL_S = 300.0
+_CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
 def read_credentials(arn: str) -> dict[str, Any]:
-    """The credentials stored in a secret, as a dict. The error never contains the secret's value."""
+    """The credentials stored in a secret (cached per container for `CREDENTIALS_TTL_S`).
+
+    The error never contains the secret's value.
+    """
+    with _CACHE_LOCK:
+        hit = _CACHE.get(arn)
+    if hit is not None and time.monotonic() - hit[0] < CREDENTIALS_TTL_S:
+        return dict(hit[1])
+    data = _read(arn)
+    with _CACHE_LOCK:
+        _CACHE[arn] = (time.monotonic(), data)
+    return dict(data)
+
+
+def forget_credentials() -> None:
+    """Drop cached credentials (after writing a secret in the same process; tests)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _read(arn: str) -> dict[str, Any]:
     try:
         value = client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
         data = json.loads(value)
@@ -51,4 +80,5 @@ def write_credentials(name: str, credentials: dict[str, Any], description: str =
         if exc.response["Error"]["Code"] != "ResourceExistsException":
             raise
     sm.put_secret_value(SecretId=name, SecretString=body)
+    forget_credentials()
     return str(sm.describe_secret(SecretId=name)["ARN"])

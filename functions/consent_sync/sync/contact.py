@@ -83,6 +83,21 @@ class ImportOutcome(StrEnum):
     """An older person has the same e-mail (or, on a relink, stands in for the person it displaced)."""
 
 
+class PushedState(BaseModel):
+    """What consent-sync last wrote to SuperOffice for one purpose, and when.
+
+    SuperOffice stamps a written row with the time of the write, not of the consent. Reading that row
+    back, the push's *echo* would look like a SuperOffice change made at push time; `changed_at` keeps
+    the time of the change that was pushed, so the echo is judged by that (see `plan.without_echo`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    legal_base: str
+    changed_at: UtcDateTime
+    pushed_at: UtcDateTime
+
+
 class ImportMark(BaseModel):
     """What one import counted on this contact, per member, so that processing a chunk again (a retry
     or a redelivered message) counts every member as the first processing did, whatever the order in
@@ -114,6 +129,8 @@ class Contact(BaseModel):
     duplicate_person_ids: list[int] = Field(default_factory=list)
     consents: dict[Purpose, StoredConsent] = Field(default_factory=dict)
     pending: dict[Purpose, ConsentState] = Field(default_factory=dict)
+    pushed: dict[Purpose, PushedState] = Field(default_factory=dict)
+    """The last state pushed to SuperOffice per purpose (to recognise its echo)."""
     version: int = Field(0, ge=0)
     created_at: UtcDateTime = Field(default_factory=_now)
     updated_at: UtcDateTime = Field(default_factory=_now)
@@ -221,7 +238,8 @@ class DecisionRecord(BaseModel):
 
     Both sides' values and change times, the winner, the rule and what was done: the evidence of why
     a consent has the value it has. ``action`` is ``push`` (SuperOffice written), ``pull`` (platform
-    written), ``none``, or ``error:<code>`` with ``error`` saying what went wrong. ``winner`` is
+    written), ``push_confirmed`` (an owed push SuperOffice turned out to hold: made by an attempt that
+    stopped before recording it), ``none``, or ``error:<code>`` with ``error`` saying what went wrong. ``winner`` is
     ``None`` when no side won (equal values, both absent). ``duplicate_conflicts`` lists duplicate
     persons (same e-mail) whose legal base differs from the linked person's, so it is never silently
     dropped (design §4).

@@ -20,6 +20,7 @@ from consent_sync.sync.contact import (
     Contact,
     DecisionRecord,
     PlatformValue,
+    PushedState,
     StoredConsent,
     SuperOfficeValue,
     Trigger,
@@ -29,6 +30,9 @@ from consent_sync.sync.rules import Decision, decide
 ACTION_PUSH = "push"
 ACTION_PULL = "pull"
 ACTION_NONE = "none"
+ACTION_PUSH_CONFIRMED = "push_confirmed"
+"""A push still owed (``pending``) that SuperOffice turned out to hold already: made by an earlier
+attempt that stopped before recording it."""
 COMMENT_PREFIX = "consent-sync"
 DEFAULT_SOURCES = ("API", "UNKNOWN")
 """The SuperOffice source of a push whose platform change named none, the first the tenant has."""
@@ -81,6 +85,25 @@ class ContactPlan:
     pulled: bool = False
 
 
+ECHO_WINDOW = timedelta(minutes=2)
+"""How far SuperOffice's row time may lie from our push's time (clocks differ) and still be its echo."""
+
+
+def without_echo(theirs: ConsentState | None, pushed: PushedState | None) -> ConsentState | None:
+    """SuperOffice's state, with the echo of our own push dated by the change that was pushed.
+
+    A pushed row carries the time of the push. Compared as it is with a later platform change, a
+    withdrawal pushed a moment ago would sit within the skew window of a re-subscription made well
+    after the withdrawal itself, and win. The row is the echo when it holds the pushed key and its time
+    is the push's (within `ECHO_WINDOW`); a SuperOffice user's later change has another key or time.
+    """
+    if theirs is None or pushed is None or not _same_key(theirs.legal_base, pushed.legal_base):
+        return theirs
+    if abs(theirs.changed_at - pushed.pushed_at) > ECHO_WINDOW:
+        return theirs
+    return theirs.model_copy(update={"changed_at": pushed.changed_at})
+
+
 def plan_contact(
     contact: Contact,
     superoffice: Mapping[Purpose, ConsentState],
@@ -105,7 +128,10 @@ def plan_contact(
     person_id = contact.superoffice_person_id
     for purpose in Purpose:
         platform = plan.contact.consents.get(purpose)
-        theirs = superoffice.get(purpose)
+        pushed = plan.contact.pushed.get(purpose)
+        theirs = without_echo(superoffice.get(purpose), pushed)
+        if pushed is not None and (theirs is None or not _same_key(theirs.legal_base, pushed.legal_base)):
+            plan.contact.pushed.pop(purpose)  # SuperOffice changed since: no echo to recognise any more
         decision = decide(platform, theirs, skew=skew)
         flagged = conflicts if purpose is Purpose.EMARKETING else []
         if new and platform is None and theirs is not None and decision.write_platform is None:
@@ -125,8 +151,29 @@ def plan_contact(
                 record(decision, purpose, platform, theirs, person_id, trigger, now, ACTION_NONE, flagged)
             )
         else:
-            plan.contact.pending.pop(purpose, None)
-            if flagged:
+            owed = plan.contact.pending.pop(purpose, None)
+            if owed is not None and theirs is not None and _same_key(owed.legal_base, theirs.legal_base):
+                # The push was made by an earlier attempt that stopped before recording it (a worker
+                # killed between its PUT and its writes, or a PUT that timed out but was applied):
+                # SuperOffice holds what was owed. The log gets the push it never got, and the row
+                # is known as that push's echo from now on.
+                plan.contact.pushed[purpose] = PushedState(
+                    legal_base=owed.legal_base, changed_at=owed.changed_at, pushed_at=theirs.changed_at
+                )
+                plan.records.append(
+                    record(
+                        decision,
+                        purpose,
+                        platform,
+                        theirs,
+                        person_id,
+                        trigger,
+                        now,
+                        ACTION_PUSH_CONFIRMED,
+                        flagged,
+                    )
+                )
+            elif flagged:
                 plan.records.append(
                     record(decision, purpose, platform, theirs, person_id, trigger, now, ACTION_NONE, flagged)
                 )
@@ -158,6 +205,11 @@ def record(
         error=error,
         duplicate_conflicts=list(duplicate_conflicts),
     )
+
+
+def _same_key(a: str, b: str) -> bool:
+    # Tenant keys match ignoring letter case (see tenant_key).
+    return a.strip().upper() == b.strip().upper()
 
 
 def tenant_key(key: str, known: Iterable[str], what: str) -> str:

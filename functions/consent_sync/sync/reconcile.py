@@ -50,7 +50,7 @@ from consent_sync.superoffice import (
 )
 from consent_sync.sync import completion, presend
 from consent_sync.sync.consent import ConsentState, Purpose
-from consent_sync.sync.contact import Contact, DecisionRecord, ImportOutcome, Trigger
+from consent_sync.sync.contact import Contact, DecisionRecord, ImportOutcome, PushedState, Trigger
 from consent_sync.sync.emails import normalise_email
 from consent_sync.sync.importing import (
     DOCUMENTED_SKIP_REASONS,
@@ -340,7 +340,6 @@ class _ChunkWork:
         self.skew = timedelta(seconds=settings.skew_seconds)
         self.states: dict[int, dict[Purpose, ConsentState]] = {}
         self.read_persons: set[int] = set()
-        self.records: dict[str, list[DecisionRecord]] = {}
 
     # -- the chunk ---------------------------------------------------------------------------------------
 
@@ -360,8 +359,6 @@ class _ChunkWork:
             groups.setdefault(email, [])
         for email, members in groups.items():
             self._reconcile_contact(email, members, known.get(email))
-        if self.records:
-            self.decisions.append_for_contacts(self.chunk.account_id, self.records)
 
     def _members(self) -> list[Member]:
         """The chunk's persons with a usable e-mail (one bulk read); imports count and skip the others."""
@@ -458,7 +455,11 @@ class _ChunkWork:
                 continue
             records = pushes.records + plan.records
             if records:
-                self.records.setdefault(email, []).extend(records)
+                # Logged as soon as the contact is written, not at the end of the chunk: a worker that
+                # stops later in the chunk (a timeout, a crash, an error on another contact) must not
+                # leave written contacts whose decisions are nowhere, since deciding again then finds
+                # nothing to do. The window left is this one call.
+                self.decisions.append_for_contacts(self.chunk.account_id, {email: records})
             if self.importing:
                 self._count_import(linking, person_id, pushes.failed, len(conflicts))
             else:
@@ -495,6 +496,9 @@ class _ChunkWork:
             if error is None:
                 result.pushed = True
                 plan.contact.pending.pop(push.purpose, None)
+                plan.contact.pushed[push.purpose] = PushedState(
+                    legal_base=push.state.legal_base, changed_at=push.state.changed_at, pushed_at=now
+                )
                 # SuperOffice holds the pushed state now; deciding again (a write conflict) sees it.
                 self.states.setdefault(person_id, {})[push.purpose] = push.state.model_copy(
                     update={"changed_at": now}
