@@ -8,7 +8,8 @@ Every boto3 client, whatever its session, sends each operation through
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,16 +18,19 @@ from botocore.client import BaseClient
 
 
 class AwsCallCounter:
-    """Calls per ``"<service>.<Operation>"`` (e.g. ``"dynamodb.BatchWriteItem"``), thread-safe."""
+    """Calls per ``"<service>.<Operation>"`` (e.g. ``"dynamodb.BatchWriteItem"``), thread-safe; also the
+    wall seconds spent in them (``seconds``: from the SDK call to its answer, the server's work included)."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
 
-    def record(self, service: str, operation: str) -> None:
-        """Count one call."""
+    def record(self, service: str, operation: str, seconds: float = 0.0) -> None:
+        """Count one call (and the seconds it took, when known)."""
         with self._lock:
             self.calls[f"{service}.{operation}"] += 1
+            self.seconds[f"{service}.{operation}"] += seconds
 
     def total(self, service: str | None = None) -> int:
         """All calls, or those of one service (``"dynamodb"``)."""
@@ -49,8 +53,13 @@ def count_aws_calls() -> Iterator[AwsCallCounter]:
     original = BaseClient._make_api_call
 
     def counting(self: BaseClient, operation_name: str, api_params: Any) -> Any:
-        counter.record(self.meta.service_model.service_name, operation_name)
-        return original(self, operation_name, api_params)
+        started = time.perf_counter()
+        try:
+            return original(self, operation_name, api_params)
+        finally:
+            counter.record(
+                self.meta.service_model.service_name, operation_name, time.perf_counter() - started
+            )
 
     BaseClient._make_api_call = counting
     try:

@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from consent_sync.superoffice.models import PersonRow
-from consent_sync.sync.consent import ConsentState, Purpose, is_active
+from consent_sync.sync.consent import ConsentState, Purpose, Side, is_active
 from consent_sync.sync.contact import Card, Contact, ImportMark, ImportOutcome
 from consent_sync.sync.emails import InvalidEmail, validate_email
 
@@ -171,6 +171,7 @@ def link_members(contact: Contact, members: Sequence[Member], *, import_id: str 
             outcome = ImportOutcome.DUPLICATE if linked in counted else ImportOutcome.UPDATED
             _link(linking, member)
             _add_duplicate(linking, linked)
+            _forget_displaced_person(updated)
         else:
             outcome = ImportOutcome.DUPLICATE
             _add_duplicate(linking, member.person_id)
@@ -180,6 +181,18 @@ def link_members(contact: Contact, members: Sequence[Member], *, import_id: str 
     if import_id is not None:
         _remember(linking, import_id, counted)
     return linking
+
+
+def _forget_displaced_person(contact: Contact) -> None:
+    """The link moved to an older person: what the contact copied from the displaced one goes.
+
+    States that came from SuperOffice were the displaced person's, not the platform's: kept, the rules
+    would see them as the platform's and push them onto the older person. They are dropped, so the
+    older person's own states are taken (or, where it has none, the contact has none either); changes
+    the platform made itself stay and are reconciled with the older person by the rules.
+    """
+    contact.consents = {p: c for p, c in contact.consents.items() if c.changed_in is Side.PLATFORM}
+    contact.pushed.clear()
 
 
 def _link(linking: Linking, member: Member) -> None:

@@ -119,9 +119,9 @@ def plan_contact(
 
     ``duplicate_conflicts`` lists newly met duplicates whose ``EMARKETING`` legal base differs from the
     linked person's: the ``EMARKETING`` decision is then recorded even when it writes nothing.
-    ``new`` marks a contact an import is creating: it takes every state SuperOffice has, a withdrawal
-    too (kept as a suppressed contact, never dropped), where the rules would leave a withdrawal
-    against an absent platform state alone.
+    ``new`` marks a contact an import is creating (or relinking to an older person): it takes every
+    state SuperOffice has, a withdrawal too (kept as a suppressed contact, never dropped), where the
+    rules would leave a withdrawal against an absent platform state alone.
     """
     plan = ContactPlan(contact=contact.model_copy(deep=True))
     conflicts = sorted(duplicate_conflicts)

@@ -443,7 +443,9 @@ class _ChunkWork:
                 trigger=self.trigger,
                 now=now,
                 duplicate_conflicts=conflicts,
-                new=contact is None,
+                # A contact just created, or just relinked to an older person (whose states replace the
+                # displaced one's), takes every state SuperOffice has, a withdrawal too.
+                new=contact is None or contact.superoffice_person_id not in (None, person_id),
             )
             self._push(plan, person_id, now, pushes, failed_pushes)
             try:

@@ -289,3 +289,34 @@ def test_a_chunk_that_always_fails_goes_to_the_dead_letter_queue(importer: Impor
     sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
     importer.stack.runtime.drain()
     assert importer.job(account, detail["import_id"]).counters == job.counters
+
+
+def test_an_older_duplicate_met_later_takes_its_own_states_not_the_younger_ones(importer: Importer) -> None:
+    # Given two persons with one e-mail: the younger with e-marketing 61A, the older with no e-marketing
+    # row at all, each in a selection of its own
+    control = importer.simulator.control
+    long_ago = datetime(2019, 1, 1, tzinfo=UTC)
+    older = control.create_person("Ada", "Older", "shared.person@example.com", registered_at=long_ago)
+    younger = control.create_person(
+        "Ada", "Younger", "Shared.Person@example.com", registered_at=long_ago + timedelta(days=400)
+    )
+    control.set_consent(younger, "EMARKETING", "61A", source="WEBFORM", at=long_ago + timedelta(days=500))
+    account = importer.account("relink")
+    # When the younger one's selection is imported first, then the older one's
+    importer.run(account, "selection", control.create_selection([younger]))
+    assert (
+        importer.contact(account, "shared.person@example.com").consents[Purpose.EMARKETING].legal_base
+        == "61A"
+    )
+    importer.run(account, "selection", control.create_selection([older]))
+    # Then the contact follows the older person: linked to it, without the younger one's e-marketing,
+    # and nothing was written to the older person in SuperOffice
+    contact = importer.contact(account, "shared.person@example.com")
+    assert contact.superoffice_person_id == older
+    assert contact.duplicate_person_ids == [younger]
+    assert Purpose.EMARKETING not in contact.consents
+    assert control.consent(older, "EMARKETING") is None
+    # And the conflicting duplicate is on the record
+    assert any(
+        younger in r.duplicate_conflicts for r in importer.decisions(account, "shared.person@example.com")
+    )
