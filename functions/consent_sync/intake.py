@@ -61,13 +61,3 @@ def reject(event: Any, code: str, message: str, errors: list[Any]) -> dict[str, 
     metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
     send_to_dead_letters(get_config().events_dlq_url, redact_secrets(event), code, message, errors)
     return {"status": "rejected", "reason": code, "message": message}
-
-
-def unavailable(capability: str) -> Rejected:
-    """The rejection for an event whose processing this version of consent-sync does not provide yet.
-
-    The event is kept in the dead-letter queue, so it can be redriven once the capability is deployed.
-    """
-    return Rejected(
-        "capability_unavailable", f"{capability} is not available in this version of consent-sync"
-    )

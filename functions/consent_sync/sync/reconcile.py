@@ -316,6 +316,9 @@ class _PushResult:
     records: list[DecisionRecord] = field(default_factory=list)
     pushed: bool = False
     failed: bool = False
+    made: dict[Purpose, PushedState] = field(default_factory=dict)
+    """Pushes made for this contact, kept across write attempts: a contact read again after a conflict
+    does not carry them yet, and without them SuperOffice's echo would be misdated."""
 
 
 class _ChunkWork:
@@ -423,6 +426,7 @@ class _ChunkWork:
             if contact is None and not (self.importing and members):
                 return  # only an import creates contacts; a sync trigger naming no contact has nothing to do
             linking = self._link(email, members, contact)
+            linking.contact.pushed.update(pushes.made)
             person_id = linking.contact.superoffice_person_id
             if person_id is None:
                 # A platform contact no SuperOffice person has the e-mail of: nothing to reconcile with.
@@ -498,9 +502,10 @@ class _ChunkWork:
             if error is None:
                 result.pushed = True
                 plan.contact.pending.pop(push.purpose, None)
-                plan.contact.pushed[push.purpose] = PushedState(
+                result.made[push.purpose] = PushedState(
                     legal_base=push.state.legal_base, changed_at=push.state.changed_at, pushed_at=now
                 )
+                plan.contact.pushed[push.purpose] = result.made[push.purpose]
                 # SuperOffice holds the pushed state now; deciding again (a write conflict) sees it.
                 self.states.setdefault(person_id, {})[push.purpose] = push.state.model_copy(
                     update={"changed_at": now}
