@@ -597,6 +597,7 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
     revived: list[str] = []
     logged: list[str] = []
     echoes: list[str] = []
+    in_flight: list[str] = []
     logs: dict[str, list[DecisionRecord]] = {}
     for person_id, email in world.linked:
         contact = world.contacts.get(ACCOUNT, email)
@@ -612,6 +613,10 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
             in_superoffice = world.superoffice_value(person_id, purpose)
             where = f"{email} {purpose.value}"
             if not (_same(on_platform, in_superoffice) and _same(on_platform, expected)):
+                overwritten = _overwritten_in_flight(world, email, logs[email], purpose)
+                if overwritten is not None:
+                    in_flight.append(f"{where}: expected {expected}; {overwritten}")
+                    continue
                 if _lost_to_an_echo(world, email, logs[email], purpose, on_platform, in_superoffice):
                     echoes.append(
                         f"{where}: both {on_platform}, expected {expected}: the later platform change "
@@ -672,7 +677,37 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
         "dead-letter queues hold exactly the poison": _check_dead_letters(world),
         "duplicates absorbed": counts,
         ECHO_CHECK: echoes,
+        IN_FLIGHT_CHECK: in_flight,
     }
+
+
+IN_FLIGHT_CHECK = "no SuperOffice change overwritten by a push in flight (known limitation)"
+"""SuperOffice's consent PUT has no condition (no version, no If-Match): a push decided on a read taken
+before a SuperOffice user's change, and written after it (its retries through an outage widen the
+window), overwrites that change, and SuperOffice keeps no history to notice it by. The scenario names
+each such case precisely on its own line; the small test leaves this line out (docs/architecture.md)."""
+
+
+def _overwritten_in_flight(
+    world: _World, email: str, records: list[DecisionRecord], purpose: Purpose
+) -> str | None:
+    """A push decided before the last SuperOffice change of this contact and purpose, written after it."""
+    changes = [
+        c for c in world.changes if c.side is Side.SUPEROFFICE and c.email == email and c.purpose is purpose
+    ]
+    if not changes:
+        return None
+    last = max(changes, key=lambda c: c.at)
+    for record in records:
+        if record.purpose is not purpose or record.action not in ("push", "push_confirmed"):
+            continue
+        seen = record.superoffice.changed_at if record.superoffice is not None else None
+        if record.at >= last.at and (seen is None or seen < last.at):
+            return (
+                f"the SuperOffice change to {last.legal_base} at {last.at:%H:%M:%S} was overwritten by a push "
+                f"decided on an older read and written at {record.at:%H:%M:%S}"
+            )
+    return None
 
 
 ECHO_CHECK = "no change lost to a push's echo"
