@@ -70,12 +70,11 @@ from consent_sync.sync.rules import decide
 from devtools.local import LocalStack, local_stack
 from devtools.local.payloads import sqs_record
 from devtools.local.sandbox import function_environment
-from devtools.simulator.testing import SimulatorHandle, running_simulator
+from devtools.simulator.testing import SimulatorHandle, consent_state, running_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 ACCOUNT = "chaos"
-NEVER = "0001-01-01T00:00:00"
 WITHDRAWN = "WITHDRAWN"
 SKEW = timedelta(seconds=5)
 # Legal bases the changes pick from; withdrawals twice as likely, so that revivals would show.
@@ -148,21 +147,6 @@ class ChaosReport:
 def _now() -> datetime:
     # SuperOffice keeps whole seconds; so do the changes on both sides.
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _so_state(info: dict[str, Any] | None) -> ConsentState | None:
-    """SuperOffice's state of a ConsentInfo (change time = max(Registered, Updated), UTC)."""
-    if info is None:
-        return None
-    times = [datetime.fromisoformat(info["Registered"]).replace(tzinfo=UTC)]
-    if info.get("Updated") and info["Updated"] != NEVER:
-        times.append(datetime.fromisoformat(info["Updated"]).replace(tzinfo=UTC))
-    return ConsentState(
-        legal_base=info["LegalBaseKey"],
-        source=info.get("ConsentSourceKey"),
-        comment=info.get("Comment") or None,
-        changed_at=max(times),
-    )
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -275,7 +259,7 @@ class _World:
             assert person is not None
             consents: dict[Purpose, StoredConsent] = {}
             for purpose in Purpose:
-                state = _so_state(self.sim.control.consent(person_id, purpose.value))
+                state = consent_state(self.sim.control.consent(person_id, purpose.value))
                 self.initial[(email, purpose)] = state
                 if state is not None:
                     consents[purpose] = StoredConsent.of(state, Side.SUPEROFFICE)
@@ -345,7 +329,9 @@ class _World:
     def change_superoffice(self, index: int, purpose: Purpose, legal_base: str) -> None:
         person_id, email = self.linked[index]
         equal = _same(self.platform_value(email, purpose), legal_base)
-        state = _so_state(self.sim.control.set_consent(person_id, purpose.value, legal_base, source="USER"))
+        state = consent_state(
+            self.sim.control.set_consent(person_id, purpose.value, legal_base, source="USER")
+        )
         assert state is not None
         self.changes.append(
             Change(Side.SUPEROFFICE, email, person_id, purpose, legal_base, state.changed_at, equal)

@@ -10,15 +10,16 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import uvicorn
 
+from consent_sync.sync.consent import ConsentState
 from devtools.simulator.auth import OnlineCredentials
 from devtools.simulator.faults import DEFAULT_SKIP_COST_US, DEFAULT_TIMEOUT_S
 from devtools.simulator.server import create_app
@@ -287,3 +288,22 @@ def _wait_until_up(control: SimulatorControl, thread: threading.Thread) -> None:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the SuperOffice simulator did not start") from None
             time.sleep(0.02)
+
+
+_NEVER = "0001-01-01T00:00:00"
+
+
+def consent_state(info: Mapping[str, Any] | None) -> ConsentState | None:
+    """A ConsentInfo as the control API gives it, as consent-sync's state: the change time is
+    ``max(Registered, Updated)`` as UTC, the way the client reads a consent row."""
+    if info is None:
+        return None
+    times = [datetime.fromisoformat(info["Registered"]).replace(tzinfo=UTC)]
+    if info.get("Updated") and info["Updated"] != _NEVER:
+        times.append(datetime.fromisoformat(info["Updated"]).replace(tzinfo=UTC))
+    return ConsentState(
+        legal_base=info["LegalBaseKey"],
+        source=info.get("ConsentSourceKey"),
+        comment=info.get("Comment") or None,
+        changed_at=max(times),
+    )

@@ -21,12 +21,12 @@ from consent_sync.store.accounts import AccountStore
 from consent_sync.store.contacts import ContactStore
 from consent_sync.store.jobs import Job, JobKind, JobStore
 from consent_sync.store.secrets import secret_name, write_credentials
-from consent_sync.sync.consent import ConsentState, Purpose, Side
+from consent_sync.sync.consent import Purpose, Side
 from consent_sync.sync.contact import Card, Contact, StoredConsent
 from devtools.bench.awscalls import AwsCallCounter
 from devtools.bench.scenarios._common import served_requests
 from devtools.local import LocalStack, local_stack
-from devtools.simulator.testing import SimulatorHandle, running_simulator
+from devtools.simulator.testing import SimulatorHandle, consent_state, running_simulator
 
 REGION = "eu-west-1"
 ACCOUNT_ID = "bench"
@@ -35,8 +35,6 @@ ACCOUNT_ID = "bench"
 #: ~15 calls/s and the client's limiter never makes a request wait: SuperOffice and the handlers are
 #: measured, not the limiter (production: 5/s per worker).
 REQUESTS_PER_SECOND = 100
-#: SuperOffice's "never" (an ``Updated`` that was never set).
-NEVER = "0001-01-01T00:00:00"
 #: DynamoDB operations that read (what "DynamoDB reads" counts).
 DYNAMODB_READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
 
@@ -154,28 +152,12 @@ def served(counts: Mapping[str, int]) -> int:
 # ---------------------------------------------------------------- linked contacts, written in bulk (setup)
 
 
-def superoffice_state(info: Mapping[str, Any] | None) -> ConsentState | None:
-    """A ConsentInfo (as the simulator's control API gives it) as consent-sync's state: the change time
-    is ``max(Registered, Updated)`` as UTC, as the client reads it."""
-    if info is None:
-        return None
-    times = [datetime.fromisoformat(info["Registered"]).replace(tzinfo=UTC)]
-    if info.get("Updated") and info["Updated"] != NEVER:
-        times.append(datetime.fromisoformat(info["Updated"]).replace(tzinfo=UTC))
-    return ConsentState(
-        legal_base=info["LegalBaseKey"],
-        source=info.get("ConsentSourceKey"),
-        comment=info.get("Comment") or None,
-        changed_at=max(times),
-    )
-
-
 def linked_contact(account_id: str, email: str, person: Mapping[str, Any]) -> Contact:
     """The contact an import leaves for a person with a unique e-mail: linked, SuperOffice's states copied
     (``changed_in: superoffice``, so not in the ChangedIndex), nothing pending."""
     consents: dict[Purpose, StoredConsent] = {}
     for purpose in Purpose:
-        state = superoffice_state(person["consents"].get(purpose.value))
+        state = consent_state(person["consents"].get(purpose.value))
         if state is not None:
             consents[purpose] = StoredConsent.of(state, Side.SUPEROFFICE)
     return Contact(

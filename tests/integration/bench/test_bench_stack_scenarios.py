@@ -20,9 +20,9 @@ from devtools.bench import PLANNED
 from devtools.bench.registry import Scenario, load
 from devtools.bench.runner import Outcome, add_growth, growth
 from devtools.bench.scenarios._common import onsite_basic
-from devtools.bench.scenarios._stack import linked_contact, superoffice_state
+from devtools.bench.scenarios._stack import linked_contact
 from devtools.bench.scenarios.sync import flipped, lower_bound, usable_persons
-from devtools.simulator.testing import running_simulator
+from devtools.simulator.testing import consent_state, running_simulator
 
 STACK_SCENARIOS = ("import-50k", "sync-1k", "sync-100k")
 
@@ -87,7 +87,7 @@ def test_linked_contacts_are_what_an_import_leaves() -> None:
     assert contact.card.email_display == person["primary_email"]
     assert contact.latest_platform_change() is None  # not in the ChangedIndex: no platform change
     assert not contact.pending
-    store = superoffice_state(person["consents"]["STORE"])
+    store = consent_state(person["consents"]["STORE"])
     assert store is not None
     assert contact.consents[Purpose.STORE].legal_base == store.legal_base
 

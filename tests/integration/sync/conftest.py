@@ -20,28 +20,16 @@ from consent_sync.sync.consent import ConsentState, Purpose, Side
 from consent_sync.sync.contact import Card, Contact, StoredConsent
 from consent_sync.sync.emails import normalise_email
 from devtools.local import LocalStack
-from devtools.simulator.testing import SimulatorHandle
+from devtools.simulator.testing import SimulatorHandle, consent_state
 from tests.integration.conftest import Platform
 
-NEVER = "0001-01-01T00:00:00"
 # Fast enough for tests, still paced like a real tenant's budget.
 TEST_REQUESTS_PER_SECOND = 50
 
 
 def superoffice_state(simulator: SimulatorHandle, person_id: int, purpose: str) -> ConsentState | None:
     """The person's consent as SuperOffice holds it (change time = max(Registered, Updated), UTC)."""
-    info = simulator.control.consent(person_id, purpose)
-    if info is None:
-        return None
-    times = [datetime.fromisoformat(info["Registered"]).replace(tzinfo=UTC)]
-    if info.get("Updated") and info["Updated"] != NEVER:
-        times.append(datetime.fromisoformat(info["Updated"]).replace(tzinfo=UTC))
-    return ConsentState(
-        legal_base=info["LegalBaseKey"],
-        source=info.get("ConsentSourceKey"),
-        comment=info.get("Comment") or None,
-        changed_at=max(times),
-    )
+    return consent_state(simulator.control.consent(person_id, purpose))
 
 
 class People:
