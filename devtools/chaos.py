@@ -66,7 +66,7 @@ from consent_sync.store.secrets import secret_name, write_credentials
 from consent_sync.sync.consent import ConsentState, Purpose, Side
 from consent_sync.sync.contact import Card, Contact, DecisionRecord, StoredConsent
 from consent_sync.sync.emails import normalise_email, validate_email
-from consent_sync.sync.rules import decide
+from consent_sync.sync.rules import Rule, decide
 from devtools.local import LocalStack, local_stack
 from devtools.local.payloads import sqs_record
 from devtools.local.sandbox import function_environment
@@ -154,14 +154,40 @@ def _same(a: str | None, b: str | None) -> bool:
     return a == b or (a in (None, WITHDRAWN) and b in (None, WITHDRAWN))
 
 
-def _expected(platform: ConsentState | None, superoffice: ConsentState | None) -> str | None:
-    """The legal base both sides should end with, by `rules.decide`."""
-    decision = decide(platform, superoffice, skew=SKEW)
+def _expected(
+    platform: ConsentState | None, superoffice: ConsentState | None, *, same_clock: bool = False
+) -> str | None:
+    """The legal base both sides should end with, by `rules.decide` on each side's last state."""
+    decision = decide(platform, superoffice, skew=SKEW, same_clock=same_clock)
     if decision.write_superoffice is not None:
         return decision.write_superoffice.legal_base
     if decision.write_platform is not None:
         return decision.write_platform.legal_base
     return platform.legal_base if platform is not None else None
+
+
+def _expected_step_by_step(initial: ConsentState | None, changes: list[Change]) -> str | None:
+    """The legal base by the rules applied after every change, in time order (a sync that never waits).
+
+    Both this and `_expected` (the rules applied once, to each side's last state) are what the rules
+    can give; they differ only when three or more changes fall inside one skew window, where the order
+    of reconciliations decides. A winner's state is copied with its clock: a pull gives the platform
+    SuperOffice's time, a push gives SuperOffice the pushed change's (its echo, see `plan.without_echo`).
+    """
+    platform: tuple[ConsentState | None, Side] = (initial, Side.SUPEROFFICE)
+    superoffice: tuple[ConsentState | None, Side] = (initial, Side.SUPEROFFICE)
+    for change in sorted(changes, key=lambda c: c.at):
+        if change.side is Side.PLATFORM:
+            platform = (change.state(), Side.PLATFORM)
+        else:
+            superoffice = (change.state(), Side.SUPEROFFICE)
+        decision = decide(platform[0], superoffice[0], skew=SKEW, same_clock=platform[1] is superoffice[1])
+        if decision.write_platform is not None:
+            platform = superoffice
+        elif decision.write_superoffice is not None:
+            superoffice = platform
+    state = platform[0]
+    return None if state is None else state.legal_base
 
 
 class _RetryLog(logging.Handler):
@@ -593,12 +619,17 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
             initial = world.initial[(email, purpose)]
             platform = last.get((email, purpose, Side.PLATFORM), initial)
             superoffice = last.get((email, purpose, Side.SUPEROFFICE), initial)
-            expected = _expected(platform, superoffice)
+            # The initial state is SuperOffice's, copied: with no platform change, one clock.
+            expected = _expected(
+                platform, superoffice, same_clock=(email, purpose, Side.PLATFORM) not in last
+            )
+            mine = [c for c in world.changes if c.email == email and c.purpose is purpose]
+            allowed = {expected, _expected_step_by_step(initial, mine)}
             held = contact.consents.get(purpose)
             on_platform = held.legal_base if held else None
             in_superoffice = world.superoffice_value(person_id, purpose)
             where = f"{email} {purpose.value}"
-            if not (_same(on_platform, in_superoffice) and _same(on_platform, expected)):
+            if not (_same(on_platform, in_superoffice) and any(_same(on_platform, a) for a in allowed)):
                 overwritten = _overwritten_in_flight(world, email, logs[email], purpose)
                 if overwritten is not None:
                     in_flight.append(f"{where}: expected {expected}; {overwritten}")
@@ -610,9 +641,11 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
                     )
                     continue
                 equal.append(
-                    f"{where}: platform {on_platform}, SuperOffice {in_superoffice}, expected {expected}"
+                    f"{where}: platform {on_platform}, SuperOffice {in_superoffice}, expected "
+                    + " or ".join(sorted(str(a) for a in allowed))
+                    + _story(world, email, logs[email], purpose, initial)
                 )
-                if expected == WITHDRAWN and on_platform not in (None, WITHDRAWN):
+                if allowed <= {WITHDRAWN, None} and on_platform not in (None, WITHDRAWN):
                     revived.append(f"{where}: withdrawn by the later change, ends {on_platform}")
         if contact.pending:
             equal.append(f"{email}: pushes still pending {sorted(p.value for p in contact.pending)}")
@@ -626,10 +659,12 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
                 if record.action == "push"
                 else (record.superoffice, record.platform)
             )
+            # On one clock (rule same_clock) the order is trusted: only a later consent may win.
+            window = timedelta(0) if record.rule == Rule.SAME_CLOCK.value else skew
             if (
                 loser.legal_base == WITHDRAWN
                 and winner.legal_base != WITHDRAWN
-                and winner.changed_at - loser.changed_at <= skew
+                and winner.changed_at - loser.changed_at <= window
             ):
                 revived.append(
                     f"{email} {record.purpose.value}: {record.action} of {winner.legal_base} "
@@ -665,6 +700,38 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
         ECHO_CHECK: echoes,
         IN_FLIGHT_CHECK: in_flight,
     }
+
+
+def _story(
+    world: _World, email: str, records: list[DecisionRecord], purpose: Purpose, initial: ConsentState | None
+) -> str:
+    """What happened to one contact's purpose, for a failed check: its changes and decisions in order."""
+
+    def value(state: Any) -> str:
+        return "-" if state is None else f"{state.legal_base}@{state.changed_at:%H:%M:%S}"
+
+    lines = [f"initial {value(initial)}"]
+    events: list[tuple[datetime, str]] = [
+        (
+            c.at,
+            f"change {c.side.value} -> {c.legal_base}@{c.at:%H:%M:%S}"
+            + (" (equal already)" if c.equal_already else ""),
+        )
+        for c in world.changes
+        if c.email == email and c.purpose is purpose
+    ]
+    events += [
+        (
+            r.at,
+            f"decision at {r.at:%H:%M:%S.%f} {r.trigger.value}: platform {value(r.platform)}, "
+            f"SuperOffice {value(r.superoffice)} -> {r.rule} {r.action}"
+            + (f" ({r.error})" if r.error else ""),
+        )
+        for r in records
+        if r.purpose is purpose
+    ]
+    lines += [text for _, text in sorted(events, key=lambda e: e[0])]
+    return "".join(f"\n    {line}" for line in lines)
 
 
 IN_FLIGHT_CHECK = "no SuperOffice change overwritten by a push in flight (known limitation)"

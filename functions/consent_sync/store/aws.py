@@ -19,8 +19,8 @@ def client(service: str) -> Any:
 
 
 def dynamodb_table(name: str) -> Any:
-    """A boto3 DynamoDB Table resource."""
-    return _resource("dynamodb", os.environ.get("AWS_ENDPOINT_URL"), _region()).Table(name)
+    """A boto3 DynamoDB Table resource (one per table and endpoint: making one costs milliseconds)."""
+    return _table(name, os.environ.get("AWS_ENDPOINT_URL"), _region())
 
 
 def _region() -> str | None:
@@ -39,3 +39,8 @@ def _resource(service: str, endpoint_url: str | None, region: str | None) -> Any
     return boto3.session.Session().resource(
         service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG
     )
+
+
+@lru_cache(maxsize=32)
+def _table(name: str, endpoint_url: str | None, region: str | None) -> Any:
+    return _resource("dynamodb", endpoint_url, region).Table(name)

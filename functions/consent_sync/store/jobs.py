@@ -92,6 +92,19 @@ class Job(BaseModel):
         """True once the job reached a final status."""
         return self.status is not JobStatus.RUNNING
 
+    @property
+    def may_complete(self) -> bool:
+        """Running with every chunk counted: worth a :meth:`JobStore.try_complete`.
+
+        A chunk whose recording leaves this False can skip the call: the chunk (or the fan-out's
+        ``set_total``) that counts last sees it True, since each of those updates is atomic.
+        """
+        return (
+            self.status is JobStatus.RUNNING
+            and self.total_chunks is not None
+            and self.done_chunks >= self.total_chunks
+        )
+
 
 class ChunkRecorded(NamedTuple):
     """The result of recording a chunk: whether this call counted it, and the job afterwards."""

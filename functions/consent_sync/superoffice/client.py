@@ -9,7 +9,9 @@ honours ``Retry-After``, renews an Online ticket once on 401, and counts every H
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import ssl
 import threading
 import time
 from collections import Counter
@@ -103,6 +105,15 @@ _API_URLS_LOCK = threading.Lock()
 #: Module-level like the tickets: JWKS per login root, fetched again when a token names an unknown key.
 _JWKS: dict[str, dict[str, Any]] = {}
 _JWKS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default certificate verification (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), built once.
+
+    Building it loads the CA bundle, about 30 ms: per client, that was a cost every chunk paid.
+    """
+    return httpx.create_ssl_context()
 
 
 # -- Tenant key lists (legal bases, purposes, sources) ------------------------------------------------------
@@ -304,6 +315,7 @@ class SuperOfficeClient:
         self._auth = self._make_auth(credentials, ticket_cache or TICKETS)
         self._http = httpx.Client(
             transport=transport,
+            verify=_tls_context(),
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "consent-sync"},
             timeout=request_timeout_s,

@@ -96,6 +96,9 @@ class PushedState(BaseModel):
     legal_base: str
     changed_at: UtcDateTime
     pushed_at: UtcDateTime
+    changed_in: Side = Side.PLATFORM
+    """Whose clock `changed_at` is: the side the pushed change was made in (a platform change, as a
+    rule; a state once pulled from SuperOffice and pushed to another person keeps SuperOffice's)."""
 
 
 class ImportMark(BaseModel):

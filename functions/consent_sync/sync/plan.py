@@ -104,6 +104,24 @@ def without_echo(theirs: ConsentState | None, pushed: PushedState | None) -> Con
     return theirs.model_copy(update={"changed_at": pushed.changed_at})
 
 
+def same_clock(
+    platform: StoredConsent | None,
+    theirs: ConsentState | None,
+    raw: ConsentState | None,
+    pushed: PushedState | None,
+) -> bool:
+    """Whether the two times to compare were read from one clock (``Rule.SAME_CLOCK``).
+
+    The platform's time is its own clock's, or SuperOffice's for a state pulled from there
+    (``changed_in``). SuperOffice's time is SuperOffice's, unless ``theirs`` is a push's echo, dated by
+    the pushed change (``without_echo``): then it is the clock of that change.
+    """
+    if platform is None or theirs is None:
+        return False
+    echo = pushed is not None and theirs is not raw
+    return platform.changed_in is (pushed.changed_in if echo and pushed else Side.SUPEROFFICE)
+
+
 def plan_contact(
     contact: Contact,
     superoffice: Mapping[Purpose, ConsentState],
@@ -129,10 +147,11 @@ def plan_contact(
     for purpose in Purpose:
         platform = plan.contact.consents.get(purpose)
         pushed = plan.contact.pushed.get(purpose)
-        theirs = without_echo(superoffice.get(purpose), pushed)
+        raw = superoffice.get(purpose)
+        theirs = without_echo(raw, pushed)
         if pushed is not None and (theirs is None or not _same_key(theirs.legal_base, pushed.legal_base)):
             plan.contact.pushed.pop(purpose)  # SuperOffice changed since: no echo to recognise any more
-        decision = decide(platform, theirs, skew=skew)
+        decision = decide(platform, theirs, skew=skew, same_clock=same_clock(platform, theirs, raw, pushed))
         flagged = conflicts if purpose is Purpose.EMARKETING else []
         if new and platform is None and theirs is not None and decision.write_platform is None:
             decision = Decision(winner=Side.SUPEROFFICE, rule=decision.rule, write_platform=theirs)
@@ -158,7 +177,12 @@ def plan_contact(
                 # SuperOffice holds what was owed. The log gets the push it never got, and the row
                 # is known as that push's echo from now on.
                 plan.contact.pushed[purpose] = PushedState(
-                    legal_base=owed.legal_base, changed_at=owed.changed_at, pushed_at=theirs.changed_at
+                    legal_base=owed.legal_base,
+                    changed_at=owed.changed_at,
+                    pushed_at=theirs.changed_at,
+                    changed_in=platform.changed_in
+                    if platform is not None and platform.changed_at == owed.changed_at
+                    else Side.PLATFORM,
                 )
                 plan.records.append(
                     record(

@@ -1,9 +1,11 @@
 """Platform consent changes (`Contact Consent Changed`): record the platform's state, push it at once.
 
 The contact's `consents` are the platform-side state, so a change the platform reports is recorded
-there with `changed_in: platform` and the platform's own `changed_at`. Older than the stored state →
-ignored (the platform already moved on, or SuperOffice's later change was pulled); the same state
-again → nothing to write. When the account syncs, the state is also marked pending (owed to
+there with `changed_in: platform` and the platform's own `changed_at`. Older than a stored platform
+change → ignored (the platform already moved on). Older than a state pulled from SuperOffice → judged
+by the sync rules against it, as the two clocks they are: ignored unless the rules let the platform's
+change win (a withdrawal inside the skew window does), since otherwise an unsubscribe reported a
+moment late would be lost. The same state again → nothing to write. When the account syncs, the state is also marked pending (owed to
 SuperOffice) and the contact goes to the reconcile queue straight away as a one-contact chunk, so an
 unsubscribe reaches SuperOffice in seconds; if that push fails, `pending` keeps it for the next run.
 
@@ -13,6 +15,7 @@ unsubscribe reaches SuperOffice in seconds; if that push fails, `pending` keeps 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,6 +30,7 @@ from consent_sync.store.jobs import JobKind
 from consent_sync.sync import completion
 from consent_sync.sync.consent import ConsentState, Side
 from consent_sync.sync.contact import Contact, StoredConsent
+from consent_sync.sync.rules import DEFAULT_SKEW, decide
 from consent_sync.sync.schedule import job_id_part
 
 PLATFORM_RUN_KIND = "platform"
@@ -64,7 +68,13 @@ def reported_state(change: ContactConsentChanged) -> ConsentState:
     )
 
 
-def apply_change(contact: Contact | None, change: ContactConsentChanged, *, syncs: bool) -> ChangeApplied:
+def apply_change(
+    contact: Contact | None,
+    change: ContactConsentChanged,
+    *,
+    syncs: bool,
+    skew: timedelta = DEFAULT_SKEW,
+) -> ChangeApplied:
     """Decide what a platform change does to the stored contact (`None`: the e-mail is unknown).
 
     An unknown e-mail becomes a new platform-only contact (not linked to a person; an import or the
@@ -83,7 +93,7 @@ def apply_change(contact: Contact | None, change: ContactConsentChanged, *, sync
         )
         return ChangeApplied("recorded", created, syncs)
     stored = contact.consents.get(purpose)
-    if stored is not None and state.changed_at < stored.changed_at:
+    if stored is not None and state.changed_at < stored.changed_at and not _wins_over(state, stored, skew):
         return ChangeApplied("ignored", None, False)
     if stored is not None and stored.state == state:
         # The same event again (or the platform echoing what it was told): a no-op, but a push that
@@ -96,6 +106,18 @@ def apply_change(contact: Contact | None, change: ContactConsentChanged, *, sync
     )
 
 
+def _wins_over(state: ConsentState, stored: StoredConsent, skew: timedelta) -> bool:
+    """Whether a platform change older than the stored state still wins over it.
+
+    Never over the platform's own later change (one clock). Over a state pulled from SuperOffice, the
+    rules decide, as for any platform state against SuperOffice's: inside the skew window a withdrawal
+    wins, and so does the lower key.
+    """
+    if stored.changed_in is Side.PLATFORM:
+        return False
+    return decide(state, stored.state, skew=skew).winner is Side.PLATFORM
+
+
 def platform_run_id(event_id: str) -> str:
     """The run job of one platform change's push: `platform-<event id>` (a retried event, the same job)."""
     return f"{PLATFORM_RUN_KIND}-{job_id_part(event_id)}"
@@ -106,7 +128,9 @@ def record_platform_change(change: ContactConsentChanged, *, event_id: str) -> d
     config = get_config()
     settings = known_account(change.account_id)
     contacts = ContactStore(config.table_name)
-    applied = record_change(contacts, change, syncs=settings.syncs)
+    applied = record_change(
+        contacts, change, syncs=settings.syncs, skew=timedelta(seconds=settings.skew_seconds)
+    )
     answer: dict[str, Any] = {"status": applied.status, "queued": False}
     if applied.status == "ignored":
         answer["reason"] = "older_than_stored"
@@ -143,14 +167,20 @@ def record_platform_change(change: ContactConsentChanged, *, event_id: str) -> d
     return answer
 
 
-def record_change(contacts: ContactStore, change: ContactConsentChanged, *, syncs: bool) -> ChangeApplied:
+def record_change(
+    contacts: ContactStore,
+    change: ContactConsentChanged,
+    *,
+    syncs: bool,
+    skew: timedelta = DEFAULT_SKEW,
+) -> ChangeApplied:
     """Apply the change to the stored contact, writing conditionally on the version read; on a conflict
     (a worker or another event wrote first) read it again and decide again. Raises `ContactBusy`."""
     for attempt in range(SAVE_ATTEMPTS):
         if attempt:
             retry_pause(attempt)
         current = contacts.get(change.account_id, change.email)
-        applied = apply_change(current, change, syncs=syncs)
+        applied = apply_change(current, change, syncs=syncs, skew=skew)
         if applied.contact is None:
             return applied
         try:

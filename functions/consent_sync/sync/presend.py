@@ -136,10 +136,11 @@ def is_fresh(freshness: FreshnessStore, chunk: ReconcileChunk, settings: Account
     return at is not None and datetime.now(UTC) - at <= timedelta(seconds=settings.presend_fresh_seconds)
 
 
-def keep_pending(contacts: ContactStore, chunk: ReconcileChunk) -> set[str]:
+def keep_pending(contacts: ContactStore, chunk: ReconcileChunk) -> dict[str, Contact]:
     """SuperOffice could not be read: mark the chunk's contacts so the next run reconciles them.
 
-    Returns the recipients that are contacts (their verdicts are judged by the account's policy).
+    Returns the recipients that are contacts, by e-mail, with their last known states (their verdicts
+    are judged by the account's policy).
     """
     known = contacts.get_many(chunk.account_id, [normalise_email(e) for e in chunk.emails])
     for contact in known.values():
@@ -149,7 +150,7 @@ def keep_pending(contacts: ContactStore, chunk: ReconcileChunk) -> set[str]:
         # A conflict means a worker that could read SuperOffice wrote it meanwhile: it is reconciled.
         with contextlib.suppress(VersionConflict):
             contacts.save(contact.model_copy(update={"pending": {**contact.pending, **owed}}))
-    return set(known)
+    return known
 
 
 def check_chunk(
@@ -158,13 +159,18 @@ def check_chunk(
     chunk: ReconcileChunk,
     settings: AccountSettings | None,
     unreadable: set[str],
+    known: Mapping[str, Contact] | None = None,
 ) -> dict[str, int]:
-    """Judge a reconciled chunk's recipients, store the verdicts, return the counters they add."""
+    """Judge a reconciled chunk's recipients, store the verdicts, return the counters they add.
+
+    ``known`` are the chunk's contacts as this worker just reconciled (or last knew) them, every
+    recipient that is a contact included; without it they are read.
+    """
     emails = list(dict.fromkeys(normalise_email(e) for e in chunk.emails))
     policy = settings.presend_on_superoffice_failure if settings else PresendFailurePolicy.USE_LAST_KNOWN
-    judged = verdicts_for(
-        emails, contacts.get_many(chunk.account_id, emails), unreadable=unreadable, policy=policy
-    )
+    if known is None:
+        known = contacts.get_many(chunk.account_id, emails)
+    judged = verdicts_for(emails, known, unreadable=unreadable, policy=policy)
     write_chunk_verdicts(config, chunk.account_id, chunk.job.id, chunk.job.chunk_no, judged)
     return verdict_counters(judged)
 

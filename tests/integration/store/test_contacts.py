@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,11 +78,53 @@ def test_round_trip_keeps_every_field(table_name: str) -> None:
     assert stored.model_dump(exclude={"version", "updated_at", "platform_changed_at"}) == contact.model_dump(
         exclude={"version", "updated_at", "platform_changed_at"}
     )
-    # And times are stored as fixed-width ISO UTC strings, numbers as numbers (never floats)
+    # And the item is the version (the lock's condition) and the contact as one JSON document, its
+    # times in ISO UTC
     raw = _raw_item(table_name, "ada.lovelace@example.com")
-    assert raw["consents"]["STORE"]["changed_at"] == "2025-03-01T12:00:00.123456Z"
-    assert raw["created_at"].endswith("Z")
-    assert raw["superoffice_person_id"] == 42
+    assert raw["version"] == 1
+    document = json.loads(raw["contact"])
+    assert document["consents"]["STORE"]["changed_at"] == "2025-03-01T12:00:00.123456Z"
+    assert document["created_at"].endswith("Z")
+    assert document["superoffice_person_id"] == 42
+    assert document["version"] == 1
+
+
+def test_a_contact_stored_as_native_attributes_is_still_read(table_name: str) -> None:
+    # Given an item in the first format: each field a native DynamoDB value (no "contact" document)
+    aws.dynamodb_table(table_name).put_item(
+        Item={
+            "pk": f"CONTACT#{ACCOUNT}#old@example.com",
+            "sk": "CONTACT",
+            "account_id": ACCOUNT,
+            "email": "old@example.com",
+            "superoffice_person_id": 7,
+            "consents": {
+                "EMARKETING": {
+                    "legal_base": WITHDRAWN,
+                    "changed_at": "2025-03-01T12:00:00.000000Z",
+                    "changed_in": "superoffice",
+                }
+            },
+            "version": 3,
+            "created_at": "2025-03-01T12:00:00.000000Z",
+            "updated_at": "2025-03-01T12:00:00.000000Z",
+            "gsi2pk": f"LINKED#{ACCOUNT}",
+            "gsi2sk": "000000000007",
+        }
+    )
+
+    # When it is read, then saved
+    store = ContactStore(table_name)
+    old = _get(store, "old@example.com")
+    assert old.version == 3
+    assert old.superoffice_person_id == 7
+    assert old.consents[Purpose.EMARKETING].legal_base == WITHDRAWN
+    saved = store.save(old)
+
+    # Then it is rewritten in the current form, nothing lost
+    assert "contact" in _raw_item(table_name, "old@example.com")
+    assert _get(store, "old@example.com") == saved
+    assert saved.consents == old.consents
 
 
 def test_get_unknown_is_none(table_name: str) -> None:

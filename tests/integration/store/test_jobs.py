@@ -71,7 +71,8 @@ def test_a_chunk_recorded_twice_is_counted_once(table_name: str) -> None:
     )
 
 
-def test_concurrent_chunks_complete_exactly_once(table_name: str) -> None:
+@pytest.mark.parametrize("only_when_it_may", [False, True], ids=["always", "only-when-may-complete"])
+def test_concurrent_chunks_complete_exactly_once(table_name: str, only_when_it_may: bool) -> None:
     # Given a run of 24 chunks whose total is known
     jobs = JobStore(table_name)
     jobs.create(ACCOUNT, JobKind.RUN, "run-1", {"kind": "scheduled"})
@@ -79,9 +80,14 @@ def test_concurrent_chunks_complete_exactly_once(table_name: str) -> None:
     assert jobs.try_complete(ACCOUNT, JobKind.RUN, "run-1") is None
 
     # When every chunk is recorded twice (re-deliveries) from 8 threads, each then trying to complete
+    # (always, or as the worker does: only when its recording left the job ready to complete)
     def worker(chunk_no: int) -> bool:
         store = JobStore(table_name)
-        store.record_chunk(ACCOUNT, JobKind.RUN, "run-1", chunk_no, {"reconciled": 10, "pushed": 1})
+        recorded = store.record_chunk(
+            ACCOUNT, JobKind.RUN, "run-1", chunk_no, {"reconciled": 10, "pushed": 1}
+        )
+        if only_when_it_may and not recorded.job.may_complete:
+            return False
         return store.try_complete(ACCOUNT, JobKind.RUN, "run-1") is not None
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -100,7 +106,8 @@ def test_chunks_before_the_total_complete_at_set_total(table_name: str) -> None:
     jobs = JobStore(table_name)
     jobs.create(ACCOUNT, JobKind.SENDOUT, "s-1", {})
     for chunk_no in range(3):
-        jobs.record_chunk(ACCOUNT, JobKind.SENDOUT, "s-1", chunk_no, {"allowed": 5})
+        recorded = jobs.record_chunk(ACCOUNT, JobKind.SENDOUT, "s-1", chunk_no, {"allowed": 5})
+        assert not recorded.job.may_complete  # no total yet: set_total's caller will try
         assert jobs.try_complete(ACCOUNT, JobKind.SENDOUT, "s-1") is None
 
     # When the total is set, the fan-out is the one that completes it

@@ -195,6 +195,39 @@ def test_result_does_not_depend_on_argument_order(
 
 
 @RULES_SETTINGS
+@given(pair=differing_pairs, skew=skews)
+def test_on_one_clock_the_later_change_wins_however_close(
+    pair: tuple[ConsentState, ConsentState], skew: timedelta
+) -> None:
+    platform, superoffice = pair
+    decision = decide(platform, superoffice, skew=skew, same_clock=True)
+    if platform.changed_at == superoffice.changed_at:
+        # Simultaneous on one clock: no order to trust, the window's rules decide as ever.
+        assert decision == decide(platform, superoffice, skew=skew)
+        return
+    assert decision.rule is Rule.SAME_CLOCK
+    later = Side.PLATFORM if platform.changed_at > superoffice.changed_at else Side.SUPEROFFICE
+    assert decision.winner is later
+    assert decision == decide(superoffice, platform, skew=skew, same_clock=True).mirrored()
+    # and outside the window it agrees with the two-clock rules
+    if abs(platform.changed_at - superoffice.changed_at) > skew:
+        assert decision.winner is decide(platform, superoffice, skew=skew).winner
+
+
+@RULES_SETTINGS
+@given(platform=maybe_states, superoffice=maybe_states, skew=skews, same_clock=st.booleans())
+def test_one_clock_changes_nothing_but_the_order_of_differing_values(
+    platform: ConsentState | None, superoffice: ConsentState | None, skew: timedelta, same_clock: bool
+) -> None:
+    # Equal values, absent sides, and deciding again after applying are as without it.
+    decision = decide(platform, superoffice, skew=skew, same_clock=same_clock)
+    if not (platform and superoffice and platform.legal_base != superoffice.legal_base):
+        assert decision == decide(platform, superoffice, skew=skew)
+    after = _apply(platform, superoffice, decision)
+    assert not decide(*after, skew=skew, same_clock=same_clock).changed
+
+
+@RULES_SETTINGS
 @given(platform=maybe_states, superoffice=maybe_states, skew=skews)
 def test_withdrawal_is_never_replaced_by_an_older_consent(
     platform: ConsentState | None, superoffice: ConsentState | None, skew: timedelta

@@ -65,9 +65,37 @@ def test_a_newer_change_replaces_the_stored_state_and_is_owed_to_superoffice() -
     assert applied.contact.latest_platform_change() == T0
 
 
-def test_a_change_older_than_the_stored_state_is_ignored() -> None:
-    applied = apply_change(stored_contact("61A", T0 + timedelta(seconds=1)), change(), syncs=True)
+def test_a_change_older_than_the_platforms_own_stored_change_is_ignored() -> None:
+    applied = apply_change(
+        stored_contact("61A", T0 + timedelta(seconds=1), Side.PLATFORM), change(), syncs=True
+    )
     assert (applied.status, applied.contact, applied.push_owed) == ("ignored", None, False)
+
+
+def test_a_change_older_than_a_pulled_superoffice_state_by_more_than_the_skew_is_ignored() -> None:
+    applied = apply_change(stored_contact("61A", T0 + timedelta(seconds=6)), change(), syncs=True)
+    assert (applied.status, applied.contact, applied.push_owed) == ("ignored", None, False)
+
+
+def test_a_withdrawal_just_older_than_a_pulled_superoffice_consent_still_wins() -> None:
+    # Two clocks, 2 s apart: the rules keep the withdrawal (skew_restrictive), so an unsubscribe
+    # reported a moment after SuperOffice's consent was pulled is recorded and owed, not lost.
+    applied = apply_change(stored_contact("61A", T0 + timedelta(seconds=2)), change(), syncs=True)
+    assert (applied.status, applied.push_owed) == ("recorded", True)
+    assert applied.contact is not None
+    assert applied.contact.consents[Purpose.EMARKETING].legal_base == "WITHDRAWN"
+    # with a narrower window it is simply older
+    narrow = apply_change(
+        stored_contact("61A", T0 + timedelta(seconds=2)), change(), syncs=True, skew=timedelta(seconds=1)
+    )
+    assert narrow.status == "ignored"
+
+
+def test_a_consent_just_older_than_a_pulled_superoffice_withdrawal_is_ignored() -> None:
+    applied = apply_change(
+        stored_contact("WITHDRAWN", T0 + timedelta(seconds=2)), change(legal_base="61A"), syncs=True
+    )
+    assert applied.status == "ignored"
 
 
 def test_the_same_event_again_writes_nothing_but_requeues_a_push_still_owed() -> None:
