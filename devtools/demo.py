@@ -27,7 +27,6 @@ import logging
 import os
 import sys
 import time
-import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -54,6 +53,8 @@ from consent_sync.sync.platform import platform_run_id
 from consent_sync.sync.schedule import run_id_for
 from devtools import contacts, imports, operator, presend, syncing
 from devtools.local import LocalStack, local_stack
+from devtools.local.outgoing import OutgoingEvents
+from devtools.local.stack import default_region
 from devtools.simulator.testing import SimulatorHandle, running_simulator
 from devtools.stack import Stack
 
@@ -180,7 +181,13 @@ class Story:
         self.contacts = ContactStore(self.cs.table_name)
         self.decisions = DecisionLog(self.cs.table_name)
         self.jobs = JobStore(self.cs.table_name)
-        self.listener = Listener(self.cs.bus_name)
+        # The platform's subscription to consent-sync's events.
+        self.listener = OutgoingEvents(
+            os.environ.get("AWS_ENDPOINT_URL"),
+            self.cs.bus_name,
+            region=default_region(),
+            name="demo-platform",
+        )
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -696,51 +703,6 @@ class Story:
 def _and(items: list[str]) -> str:
     """`A`, `A and B`, `A, B and C`."""
     return " and ".join(filter(None, [", ".join(items[:-1]), *items[-1:]]))
-
-
-class Listener:
-    """The platform's subscription to consent-sync's events: a rule on the bus with a queue target."""
-
-    def __init__(self, bus: str) -> None:
-        self.sqs = client("sqs")
-        events = client("events")
-        name = f"demo-platform-listener-{uuid.uuid4().hex[:6]}"
-        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        events.put_rule(
-            Name=name,
-            EventBusName=bus,
-            EventPattern=json.dumps({"source": ["consent-sync"]}),
-            State="ENABLED",
-        )
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "platform", "Arn": arn}])
-        self.received: list[tuple[str, dict[str, Any]]] = []
-
-    def _take(self) -> None:
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return
-            for message in messages:
-                event = json.loads(message["Body"])
-                self.received.append((event["detail-type"], event["detail"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-
-    def wait_for(
-        self, detail_type: str, matches: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
-    ) -> dict[str, Any] | None:
-        """The detail of the first event of `detail_type` that `matches`, waiting up to `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            self._take()
-            for kind, detail in self.received:
-                if kind == detail_type and matches(detail):
-                    return detail
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.1)
 
 
 # ---------------------------------------------------------------------- the summary

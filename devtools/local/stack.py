@@ -6,13 +6,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devtools.local.aws import FAKE_CREDENTIALS, client
+from devtools.local.outgoing import OutgoingEvents
 from devtools.local.provision import ProvisionReport, provision
 from devtools.local.runtime import LocalRuntime
 from devtools.local.sam import read_routing
@@ -40,6 +41,16 @@ class LocalStack:
     outputs: dict[str, Any]
     template: Template
     report: ProvisionReport
+
+    def catch_outgoing(self, detail_types: Sequence[str] = (), *, name: str = "outgoing") -> OutgoingEvents:
+        """Subscribe to consent-sync's events on this stack's bus (all, or these detail types)."""
+        return OutgoingEvents(
+            self.endpoint_url,
+            str(self.outputs["EventBusName"]),
+            region=default_region(),
+            detail_types=detail_types,
+            name=name,
+        )
 
 
 def default_region() -> str:

@@ -32,7 +32,6 @@ is, with the calls per endpoint.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -40,16 +39,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
 from consent_sync.store.artifacts import get_json, put_text_lines
 from consent_sync.store.jobs import JobKind
 from devtools.bench.awscalls import count_aws_calls
 from devtools.bench.model import BenchContext, ScenarioResult
 from devtools.bench.registry import scenario
 from devtools.bench.scenarios._stack import (
-    REGION,
-    BenchStack,
     bench_stack,
     dynamodb_split,
     linked_contact,
@@ -70,47 +65,6 @@ CHECKED = "Sendout Consent Checked"
 def lower_bound(recipients: int, chunk: int, changed: int) -> int:
     """The issue's bound: ``2 × ⌈recipients / chunk⌉`` bulk reads + one write per changed contact."""
     return 2 * math.ceil(recipients / chunk) + changed
-
-
-class OutgoingEvents:
-    """consent-sync's outgoing events (source ``consent-sync``), caught by a rule on the stack's bus with
-    an SQS target, as ``tests/integration/sync/conftest.py::Outgoing`` does."""
-
-    def __init__(self, bench: BenchStack) -> None:
-        endpoint = bench.stack.endpoint_url
-        self.sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
-        events = boto3.client("events", endpoint_url=endpoint, region_name=REGION)
-        name = f"bench-outgoing-{uuid.uuid4().hex[:8]}"
-        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        bus = bench.stack.outputs["EventBusName"]
-        events.put_rule(
-            Name=name,
-            EventBusName=bus,
-            EventPattern=json.dumps({"source": ["consent-sync"]}),
-            State="ENABLED",
-        )
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-
-    def wait_for(self, detail_type: str, marker: str, timeout_s: float) -> dict[str, Any]:
-        """The detail of the first ``detail_type`` event whose ``results_uri`` contains ``marker``."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            messages = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            for message in messages:
-                event = json.loads(message["Body"])
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-                detail = event.get("detail", {})
-                if event.get("detail-type") == detail_type and marker in str(detail.get("results_uri")):
-                    return dict(detail)
-            if not messages:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no {detail_type!r} for {marker} within {timeout_s} s")
-                time.sleep(0.05)
 
 
 @scenario(
@@ -169,7 +123,7 @@ def sendout_check(ctx: BenchContext) -> ScenarioResult:
         rng.shuffle(emails)
         bucket = str(bench.stack.outputs["ArtifactsBucketName"])
         uri = put_text_lines(bucket, f"recipients/{bench.account_id}/{check_id}.txt", emails)
-        outgoing = OutgoingEvents(bench)
+        outgoing = bench.stack.catch_outgoing([CHECKED], name="bench-outgoing")
         bench.drain(timeout_s=60)
         bench.sim.control.set_faults(latency_ms=latency_ms)
         bench.sim.control.reset_counts()
@@ -187,7 +141,11 @@ def sendout_check(ctx: BenchContext) -> ScenarioResult:
             bench.send("Sendout Checklist", [detail])
             bench.drain(timeout_s=DRAIN_TIMEOUT_S)
             drained_s = watch.seconds
-            event = outgoing.wait_for(CHECKED, check_id, EVENT_TIMEOUT_S)
+            event = outgoing.wait_for(
+                CHECKED, lambda d: check_id in str(d.get("results_uri")), EVENT_TIMEOUT_S
+            )
+            if event is None:
+                raise TimeoutError(f"no {CHECKED!r} for {check_id} within {EVENT_TIMEOUT_S} s")
         calls = bench.superoffice_calls()
         bench.sim.control.clear_faults()
         invocations = bench.invocations_since(before)

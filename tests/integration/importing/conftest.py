@@ -3,13 +3,11 @@ what it did (the job, the contacts, the decision log, the `Import Completed` eve
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
 from consent_sync.store.contacts import ContactStore
@@ -30,37 +28,6 @@ def importer(consent_stack: LocalStack, platform: Platform, simulator: Simulator
     """An importer on the module's stack and simulator, with the simulator behaving."""
     simulator.control.clear_faults()
     return Importer(consent_stack, platform, simulator)
-
-
-class Completions:
-    """`Import Completed` events consent-sync puts on the bus, caught by a rule into a queue of our own."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        self.sqs = boto3.client("sqs", endpoint_url=stack.endpoint_url, region_name=REGION)
-        events = boto3.client("events", endpoint_url=stack.endpoint_url, region_name=REGION)
-        name = f"import-completed-{uuid.uuid4().hex[:8]}"
-        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        bus = stack.outputs["EventBusName"]
-        events.put_rule(
-            Name=name,
-            EventBusName=bus,
-            EventPattern=json.dumps({"source": ["consent-sync"], "detail-type": ["Import Completed"]}),
-        )
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
-
-    def take(self) -> list[dict[str, Any]]:
-        """The details of every event caught since the last call."""
-        taken: list[dict[str, Any]] = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return taken
-            for message in messages:
-                taken.append(json.loads(message["Body"])["detail"])
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @dataclass

@@ -13,7 +13,6 @@ from consent_sync.sync.consent import WITHDRAWN, ConsentState, Purpose, Side
 from consent_sync.sync.contact import Contact, StoredConsent
 from consent_sync.sync.emails import validate_email
 from tests.integration.importing.conftest import (
-    Completions,
     Importer,
     expected_summary,
     project_persons,
@@ -37,7 +36,7 @@ def test_a_selection_becomes_contacts_with_duplicates_and_skips_reported(importe
     )
     sim.control.set_email(broken, "not an address@example.com")
     account = importer.account("sel-edge", sync=False)
-    completions = Completions(importer.stack)
+    completions = importer.stack.catch_outgoing(["Import Completed"])
     expected = expected_summary(sim, persons)
     # (the seed has both duplicates and persons without e-mail)
     assert expected["duplicates"] > 0
@@ -57,7 +56,7 @@ def test_a_selection_becomes_contacts_with_duplicates_and_skips_reported(importe
     assert counts["GET /Archive/dynamic"] == 1
     assert not any(key.startswith("PUT") for key in counts)
     # and the platform hears of it
-    (event,) = completions.take()
+    (event,) = completions.take("Import Completed")
     assert event["import_id"] == job.job_id
     assert {k: event[k] for k in ("status", "members", "created", "updated", "duplicates", "failed")} == {
         k: expected[k] for k in ("status", "members", "created", "updated", "duplicates", "failed")
@@ -259,7 +258,7 @@ def test_a_chunk_that_fails_twice_then_succeeds_counts_once(importer: Importer) 
 def test_a_chunk_that_always_fails_goes_to_the_dead_letter_queue(importer: Importer) -> None:
     sim = importer.simulator
     account = importer.account("broken", sync=False)
-    completions = Completions(importer.stack)
+    completions = importer.stack.catch_outgoing(["Import Completed"])
     detail = importer.request(account, "selection", NEWSLETTER)
     importer.start(detail)
     # When SuperOffice stays down for every delivery of the chunk
@@ -272,7 +271,7 @@ def test_a_chunk_that_always_fails_goes_to_the_dead_letter_queue(importer: Impor
     members = len(selection_persons(sim, NEWSLETTER))
     job = importer.job(account, detail["import_id"])
     assert (job.status.value, job.failed, job.failed_chunks) == ("completed_with_errors", members, [0])
-    (event,) = completions.take()
+    (event,) = completions.take("Import Completed")
     assert (event["status"], event["members"], event["failed"], event["created"]) == (
         "completed_with_errors",
         members,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from consent_sync.accounts import AccountSettings
@@ -20,6 +18,7 @@ from consent_sync.sync.consent import ConsentState, Purpose, Side
 from consent_sync.sync.contact import Card, Contact, StoredConsent
 from consent_sync.sync.emails import normalise_email
 from devtools.local import LocalStack
+from devtools.local.outgoing import OutgoingEvents as Outgoing
 from devtools.simulator.testing import SimulatorHandle, consent_state
 from tests.integration.conftest import Platform
 
@@ -186,41 +185,6 @@ class SyncWorld:
         return sum(n for key, n in self.simulator.control.counts().items() if not key.startswith("status:"))
 
 
-class Outgoing:
-    """consent-sync's outgoing events, caught by a rule on the bus with an SQS target."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        region = "eu-west-1"
-        self.sqs = boto3.client("sqs", endpoint_url=stack.endpoint_url, region_name=region)
-        events = boto3.client("events", endpoint_url=stack.endpoint_url, region_name=region)
-        name = f"outgoing-{uuid.uuid4().hex[:8]}"
-        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        bus = stack.outputs["EventBusName"]
-        events.put_rule(
-            Name=name,
-            EventBusName=bus,
-            EventPattern=json.dumps({"source": ["consent-sync"]}),
-            State="ENABLED",
-        )
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-
-    def take(self, detail_type: str) -> list[dict[str, Any]]:
-        """The details of every event of `detail_type` caught so far (others are dropped)."""
-        details: list[dict[str, Any]] = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return details
-            for message in messages:
-                event = json.loads(message["Body"])
-                if event["detail-type"] == detail_type:
-                    details.append(event["detail"])
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-
-
 @pytest.fixture(scope="module")
 def people(simulator: SimulatorHandle) -> People:
     return People(simulator)
@@ -228,7 +192,7 @@ def people(simulator: SimulatorHandle) -> People:
 
 @pytest.fixture(scope="module")
 def outgoing(consent_stack: LocalStack) -> Outgoing:
-    return Outgoing(consent_stack)
+    return consent_stack.catch_outgoing()
 
 
 @pytest.fixture
