@@ -632,7 +632,10 @@ def _check(world: _World, skew: timedelta = SKEW) -> dict[str, list[str]]:
             if not (_same(on_platform, in_superoffice) and any(_same(on_platform, a) for a in allowed)):
                 overwritten = _overwritten_in_flight(world, email, logs[email], purpose)
                 if overwritten is not None:
-                    in_flight.append(f"{where}: expected {expected}; {overwritten}")
+                    in_flight.append(
+                        f"{where}: expected {expected}; {overwritten}"
+                        + _story(world, email, logs[email], purpose, initial)
+                    )
                     continue
                 if _lost_to_an_echo(world, email, logs[email], purpose, on_platform, in_superoffice):
                     echoes.append(

@@ -96,6 +96,10 @@ class PushedState(BaseModel):
     legal_base: str
     changed_at: UtcDateTime
     pushed_at: UtcDateTime
+    """When the push was decided, just before its PUT was sent."""
+    confirmed_at: UtcDateTime | None = None
+    """When SuperOffice answered the PUT (absent in records older than this field): SuperOffice stamps
+    the row between `pushed_at` and this, give or take the clocks' skew."""
     changed_in: Side = Side.PLATFORM
     """Whose clock `changed_at` is: the side the pushed change was made in (a platform change, as a
     rule; a state once pulled from SuperOffice and pushed to another person keeps SuperOffice's)."""

@@ -86,20 +86,32 @@ class ContactPlan:
 
 
 ECHO_WINDOW = timedelta(minutes=2)
-"""How far SuperOffice's row time may lie from our push's time (clocks differ) and still be its echo."""
+"""For a push recorded without `confirmed_at` (before that field): how far from the push a row with
+the pushed key still counts as its echo."""
+MIN_ECHO_TOLERANCE = timedelta(seconds=1)
+"""SuperOffice keeps whole seconds: the least tolerance around a push's time, whatever the skew."""
 
 
-def without_echo(theirs: ConsentState | None, pushed: PushedState | None) -> ConsentState | None:
+def without_echo(
+    theirs: ConsentState | None, pushed: PushedState | None, *, tolerance: timedelta = timedelta(seconds=5)
+) -> ConsentState | None:
     """SuperOffice's state, with the echo of our own push dated by the change that was pushed.
 
     A pushed row carries the time of the push. Compared as it is with a later platform change, a
     withdrawal pushed a moment ago would sit within the skew window of a re-subscription made well
-    after the withdrawal itself, and win. The row is the echo when it holds the pushed key and its time
-    is the push's (within `ECHO_WINDOW`); a SuperOffice user's later change has another key or time.
+    after the withdrawal itself, and win. The row is the echo when it holds the pushed key and was
+    stamped while the PUT was under way: between `pushed_at` and `confirmed_at`, widened by
+    ``tolerance`` (the clocks' skew). A SuperOffice user's later change has another key, or the same
+    key at a later time (a user withdrawing again after our pushed withdrawal is their own change).
     """
     if theirs is None or pushed is None or not _same_key(theirs.legal_base, pushed.legal_base):
         return theirs
-    if abs(theirs.changed_at - pushed.pushed_at) > ECHO_WINDOW:
+    if pushed.confirmed_at is None:
+        echo = abs(theirs.changed_at - pushed.pushed_at) <= ECHO_WINDOW
+    else:
+        tolerance = max(tolerance, MIN_ECHO_TOLERANCE)
+        echo = pushed.pushed_at - tolerance <= theirs.changed_at <= pushed.confirmed_at + tolerance
+    if not echo:
         return theirs
     return theirs.model_copy(update={"changed_at": pushed.changed_at})
 
@@ -148,7 +160,7 @@ def plan_contact(
         platform = plan.contact.consents.get(purpose)
         pushed = plan.contact.pushed.get(purpose)
         raw = superoffice.get(purpose)
-        theirs = without_echo(raw, pushed)
+        theirs = without_echo(raw, pushed, tolerance=skew)
         if pushed is not None and (theirs is None or not _same_key(theirs.legal_base, pushed.legal_base)):
             plan.contact.pushed.pop(purpose)  # SuperOffice changed since: no echo to recognise any more
         decision = decide(platform, theirs, skew=skew, same_clock=same_clock(platform, theirs, raw, pushed))
@@ -180,6 +192,7 @@ def plan_contact(
                     legal_base=owed.legal_base,
                     changed_at=owed.changed_at,
                     pushed_at=theirs.changed_at,
+                    confirmed_at=theirs.changed_at,
                     changed_in=platform.changed_in
                     if platform is not None and platform.changed_at == owed.changed_at
                     else Side.PLATFORM,

@@ -11,7 +11,8 @@ Per chunk (docs/architecture.md, "The reconcile worker"):
 3. per contact: link the oldest person (duplicates listed), decide per purpose with the sync rules,
    push the platform's winners to SuperOffice (sync on only), pull SuperOffice's winners;
 4. write each changed contact conditionally on the version read (on a conflict: read it again and
-   decide again), then the decision log for the whole chunk in batches;
+   decide again), then its decisions; a push is decided on a SuperOffice read at most
+   ``FRESH_READ_S`` old (an older one is read again first);
 5. count the chunk into its job once (``record_chunk``), and announce the job if this chunk completed it.
 
 A bulk read that fails raises, and the message is retried by SQS. A push that fails for one contact
@@ -20,6 +21,7 @@ leaves the push pending on that contact and counts it as failed; the others go o
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +86,13 @@ from consent_sync.sync.plan import (
 )
 
 MAX_WRITE_ATTEMPTS = 4
+FRESH_READ_S = 2.0
+"""A push is decided on SuperOffice states read at most this long ago (else they are read again).
+
+SuperOffice's consent PUT takes no condition, so a push decided on an older read overwrites a change a
+SuperOffice user made since. A chunk slowed by retries (429, 5xx, an outage) or by many pushes before
+this one can hold a read for many seconds; reading again, in bulk for the persons still to come, keeps
+the window of that race to this plus one PUT."""
 """Tries to write one contact when other workers keep changing it (each: read, decide, write again)."""
 
 ClientOpener = Callable[..., SuperOfficeClient]
@@ -361,6 +370,10 @@ class _ChunkWork:
         self.skew = timedelta(seconds=settings.skew_seconds)
         self.states: dict[int, dict[Purpose, ConsentState]] = {}
         self.read_persons: set[int] = set()
+        self.read_at: dict[int, float] = {}
+        """When each person's states were read (monotonic seconds)."""
+        self.done_persons: set[int] = set()
+        """Persons whose contact this chunk has reconciled."""
         self.reconciled: dict[str, Contact] = {}
         """Every contact of the chunk, by e-mail, as this worker left it (written or found in step)."""
 
@@ -422,6 +435,8 @@ class _ChunkWork:
             return
         self.states.update(superoffice_states(self.client.consent_rows(wanted)))
         self.read_persons.update(wanted)
+        read = time.monotonic()
+        self.read_at.update(dict.fromkeys(wanted, read))
 
     def _filtered(self, members: list[Member]) -> list[Member]:
         if not (self.importing and self.chunk.only_emarketing_consented):
@@ -455,23 +470,12 @@ class _ChunkWork:
                     self._count_run(pushes, pulled=False)
                 return
             self._read_states([person_id, *linking.new_duplicates])
-            conflicts = duplicate_conflicts(
-                self.states.get(person_id, {}),
-                {d: self.states.get(d, {}) for d in linking.new_duplicates},
-            )
-            now = datetime.now(UTC)
-            plan = plan_contact(
-                linking.contact,
-                self.states.get(person_id, {}),
-                skew=self.skew,
-                push_allowed=self.settings.syncs,
-                trigger=self.trigger,
-                now=now,
-                duplicate_conflicts=conflicts,
-                # A contact just created, or just relinked to an older person (whose states replace the
-                # displaced one's), takes every state SuperOffice has, a withdrawal too.
-                new=contact is None or contact.superoffice_person_id not in (None, person_id),
-            )
+            plan, now, conflicts = self._plan(linking, person_id, contact)
+            if plan.pushes and self._read_long_ago(person_id):
+                # SuperOffice's consent PUT takes no condition: a push decided on an old read would
+                # overwrite a SuperOffice user's change made since. Read again (in bulk), plan again.
+                self._read_again(person_id)
+                plan, now, conflicts = self._plan(linking, person_id, contact)
             self._push(plan, person_id, now, pushes, failed_pushes)
             try:
                 self._write(plan.contact, contact)
@@ -481,12 +485,14 @@ class _ChunkWork:
                 contact = self.contacts.get(self.chunk.account_id, email)
                 continue
             self.reconciled[email] = plan.contact
+            self.done_persons.add(person_id)
             records = pushes.records + plan.records
             if records:
                 # Logged as soon as the contact is written, not at the end of the chunk: a worker that
                 # stops later in the chunk (a timeout, a crash, an error on another contact) must not
                 # leave written contacts whose decisions are nowhere, since deciding again then finds
-                # nothing to do. The window left is this one call.
+                # nothing to do. The window left is this one call (one TransactWriteItems would close
+                # it, but moto's costs O(table): 124 ms a call at 2,000 items, too slow locally).
                 self.decisions.append_for_contacts(self.chunk.account_id, {email: records})
             if self.importing:
                 self._count_import(linking, person_id, pushes.failed, len(conflicts))
@@ -496,6 +502,42 @@ class _ChunkWork:
         raise ContactKeptChanging(
             f"a contact of account {self.chunk.account_id} changed under {MAX_WRITE_ATTEMPTS} write attempts"
         )
+
+    def _plan(
+        self, linking: Linking, person_id: int, contact: Contact | None
+    ) -> tuple[ContactPlan, datetime, list[int]]:
+        """The contact's plan on the states read, the time it was made, and its duplicate conflicts."""
+        conflicts = duplicate_conflicts(
+            self.states.get(person_id, {}),
+            {d: self.states.get(d, {}) for d in linking.new_duplicates},
+        )
+        now = datetime.now(UTC)
+        plan = plan_contact(
+            linking.contact,
+            self.states.get(person_id, {}),
+            skew=self.skew,
+            push_allowed=self.settings.syncs,
+            trigger=self.trigger,
+            now=now,
+            duplicate_conflicts=conflicts,
+            # A contact just created, or just relinked to an older person (whose states replace the
+            # displaced one's), takes every state SuperOffice has, a withdrawal too.
+            new=contact is None or contact.superoffice_person_id not in (None, person_id),
+        )
+        return plan, now, conflicts
+
+    def _read_long_ago(self, person_id: int) -> bool:
+        read = self.read_at.get(person_id)
+        return read is None or time.monotonic() - read > FRESH_READ_S
+
+    def _read_again(self, person_id: int) -> None:
+        """Read SuperOffice's states again: this person's and those of the chunk's persons still to come."""
+        again = [person_id, *(p for p in self.read_persons if p not in self.done_persons and p != person_id)]
+        fresh = superoffice_states(self.client.consent_rows(again))
+        read = time.monotonic()
+        for pid in again:
+            self.states[pid] = fresh.get(pid, {})
+            self.read_at[pid] = read
 
     def _link(self, email: str, members: list[Member], contact: Contact | None) -> Linking:
         import_id = self.chunk.job.id if self.importing else None
@@ -528,6 +570,7 @@ class _ChunkWork:
                     legal_base=push.state.legal_base,
                     changed_at=push.state.changed_at,
                     pushed_at=now,
+                    confirmed_at=datetime.now(UTC),
                     changed_in=push.state.changed_in
                     if isinstance(push.state, StoredConsent)
                     else Side.PLATFORM,

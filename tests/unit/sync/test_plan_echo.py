@@ -116,3 +116,22 @@ def test_an_echo_of_a_state_pulled_from_superoffice_is_on_superoffice_time() -> 
     assert plan.pushes == []
     assert plan.contact.consents[Purpose.EMARKETING].legal_base == "WITHDRAWN"
     assert plan.records[0].rule == Rule.SKEW_RESTRICTIVE.value
+
+
+def test_a_superoffice_user_withdrawing_again_after_our_pushed_withdrawal_is_not_an_echo() -> None:
+    # Found by `make chaos`: our withdrawal was pushed (SuperOffice answered at once), then a SuperOffice
+    # user saved WITHDRAWN again 8 s later while the platform re-subscribed in the same second. The
+    # user's row has the pushed key, but was stamped well after the PUT: it is their own change, so
+    # the two clocks' window decides (the withdrawal wins), and no push overwrites it.
+    pushed = PushedState(
+        legal_base="WITHDRAWN", changed_at=T0 - timedelta(seconds=1), pushed_at=T0, confirmed_at=T0
+    )
+    users = row("WITHDRAWN", T0 + timedelta(seconds=8))
+    assert without_echo(users, pushed) == users
+    assert without_echo(row("WITHDRAWN", T0 + timedelta(seconds=2)), pushed).changed_at == pushed.changed_at  # type: ignore[union-attr]
+
+    resubscribed = StoredConsent.of(row("61A", T0 + timedelta(seconds=8)), Side.PLATFORM)
+    plan = _plan(_contact(resubscribed, pushed), users)
+    assert plan.pushes == []
+    assert plan.contact.consents[Purpose.EMARKETING].legal_base == "WITHDRAWN"
+    assert plan.records[0].rule == Rule.SKEW_RESTRICTIVE.value
