@@ -86,6 +86,7 @@ from consent_sync.sync.plan import (
 )
 
 MAX_WRITE_ATTEMPTS = 4
+"""Tries to write one contact when other workers keep changing it (each: read, decide, write again)."""
 FRESH_READ_S = 2.0
 """A push is decided on SuperOffice states read at most this long ago (else they are read again).
 
@@ -93,7 +94,6 @@ SuperOffice's consent PUT takes no condition, so a push decided on an older read
 SuperOffice user made since. A chunk slowed by retries (429, 5xx, an outage) or by many pushes before
 this one can hold a read for many seconds; reading again, in bulk for the persons still to come, keeps
 the window of that race to this plus one PUT."""
-"""Tries to write one contact when other workers keep changing it (each: read, decide, write again)."""
 
 ClientOpener = Callable[..., SuperOfficeClient]
 """Opens the account's client: `(settings, config, *, timeout_s=None)`, as `connect.open_superoffice`."""
