@@ -29,14 +29,13 @@ import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from consent_sync.events import PLATFORM_SOURCE, ContactConsentChanged, SourceKind
@@ -54,7 +53,7 @@ from consent_sync.sync.schedule import run_id_for
 from devtools import contacts, imports, operator, presend, syncing
 from devtools.local import LocalStack, local_stack
 from devtools.local.outgoing import OutgoingEvents
-from devtools.local.stack import default_region
+from devtools.progress import progress_bars
 from devtools.simulator.testing import SimulatorHandle, running_simulator
 from devtools.stack import Stack
 
@@ -73,6 +72,9 @@ WAIT_S = 60.0
 PUSH_TARGET_S = 10.0
 RESULTS_GRACE_S = 10.0  # design §1.2: a platform change reaches SuperOffice within 10 s locally
 
+STEP_INDENT = "  "
+"""Bars sit under their step's line."""
+
 SECTIONS = (
     "SuperOffice CRM",
     "Imports",
@@ -88,25 +90,6 @@ SECTIONS = (
 
 class StoryAborted(Exception):
     """A step could not go on; the later steps depend on it."""
-
-
-Advance = Callable[[str, int, int | None], None]
-
-
-@contextlib.contextmanager
-def progress_bars(console: Console) -> Iterator[Advance]:
-    """Bars on stderr while a step waits. Unlike `devtools.progress`, they leave `sys.stdout` alone:
-    the handlers' logs go there, redirected to the log file, and must not reach the terminal."""
-    columns = (TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False) as bars:
-        tasks: dict[str, TaskID] = {}
-
-        def advance(label: str, done: int, total: int | None) -> None:
-            if label not in tasks:
-                tasks[label] = bars.add_task(label, total=None)
-            bars.update(tasks[label], completed=done, total=total)
-
-        yield advance
 
 
 @dataclass
@@ -183,10 +166,7 @@ class Story:
         self.jobs = JobStore(self.cs.table_name)
         # The platform's subscription to consent-sync's events.
         self.listener = OutgoingEvents(
-            os.environ.get("AWS_ENDPOINT_URL"),
-            self.cs.bus_name,
-            region=default_region(),
-            name="demo-platform",
+            client("sqs"), client("events"), self.cs.bus_name, name="demo-platform"
         )
 
     # ------------------------------------------------------------------ bookkeeping
@@ -320,7 +300,7 @@ class Story:
                 only_emarketing_consented=only_consented,
             )
             label = f"import {kind} {source_id}"
-            with progress_bars(self.err) as advance:
+            with progress_bars(self.err, indent=STEP_INDENT) as advance:
                 job = imports.wait_for_import(
                     self.cs,
                     request,
@@ -437,7 +417,7 @@ class Story:
         event_id = publish(self.cs.bus_name, change, source=PLATFORM_SOURCE)
         request = syncing.RunRequest(self.account, platform_run_id(event_id), "platform")
         started = datetime.now(UTC)
-        with progress_bars(self.err) as advance:
+        with progress_bars(self.err, indent=STEP_INDENT) as advance:
             (document,) = syncing.wait_for_runs(
                 self.cs, [request], lambda _, done, total: advance(f"push {person.label}", done, total), 30
             )
@@ -525,7 +505,7 @@ class Story:
             started = datetime.now(UTC)
             (event,) = self.stack.runtime.fire_schedule("ScheduledSyncFunction")
             request = syncing.RunRequest(self.account, run_id_for(None, event["id"]), "scheduled")
-            with progress_bars(self.err) as advance:
+            with progress_bars(self.err, indent=STEP_INDENT) as advance:
                 (document,) = syncing.wait_for_runs(
                     self.cs,
                     [request],
@@ -571,7 +551,7 @@ class Story:
         calls = self.superoffice_calls()
         started = datetime.now(UTC)
         check_id = presend.request_check(self.cs, self.account, sendout, channel, stage, recipients)
-        with progress_bars(self.err) as advance:
+        with progress_bars(self.err, indent=STEP_INDENT) as advance:
             results = self._verdicts(
                 check_id, lambda done, total: advance(f"{stage} {sendout} ({channel})", done, total)
             )
@@ -958,7 +938,7 @@ def run_demo(out: Console, err: Console) -> int:
     with contextlib.ExitStack() as resources:
         resources.enter_context(handler_output(HANDLER_LOG))
         try:
-            with progress_bars(err) as advance:
+            with progress_bars(err, indent=STEP_INDENT) as advance:
                 advance(f"start the SuperOffice simulator ({PERSONS:,} persons)", 0, 1)
                 sim = resources.enter_context(running_simulator(persons=PERSONS, seed=SEED))
                 advance(f"start the SuperOffice simulator ({PERSONS:,} persons)", 1, 1)

@@ -13,9 +13,14 @@ Advance = Callable[[str, int, int | None], None]
 
 
 @contextmanager
-def progress_bars(console: Console) -> Iterator[Advance]:
-    """Bars on `console` for as long as the block runs."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def progress_bars(console: Console, *, indent: str = "") -> Iterator[Advance]:
+    """Bars on `console` for as long as the block runs, each label after `indent`."""
+    columns = (
+        TextColumn(indent + "{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     # No stdout/stderr redirection: handlers running in this process (the demo) log JSON to stdout,
     # which must not be drawn into the bars.
     with Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False) as bars:

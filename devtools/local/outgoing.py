@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import boto3
-
 SOURCE = "consent-sync"
 
 
@@ -24,15 +22,15 @@ class OutgoingEvents:
 
     def __init__(
         self,
-        endpoint_url: str | None,
+        sqs: Any,
+        events: Any,
         bus: str,
         *,
-        region: str,
         detail_types: Sequence[str] = (),
         name: str = "outgoing",
     ) -> None:
-        self._sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
-        events = boto3.client("events", endpoint_url=endpoint_url, region_name=region)
+        """``sqs`` and ``events`` are boto3 clients of the endpoint the bus is on."""
+        self._sqs = sqs
         rule = f"{name}-{uuid.uuid4().hex[:8]}"
         self._url = self._sqs.create_queue(QueueName=rule)["QueueUrl"]
         arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"][

@@ -44,10 +44,11 @@ class LocalStack:
 
     def catch_outgoing(self, detail_types: Sequence[str] = (), *, name: str = "outgoing") -> OutgoingEvents:
         """Subscribe to consent-sync's events on this stack's bus (all, or these detail types)."""
+        region = default_region()
         return OutgoingEvents(
-            self.endpoint_url,
+            client("sqs", self.endpoint_url, region),
+            client("events", self.endpoint_url, region),
             str(self.outputs["EventBusName"]),
-            region=default_region(),
             detail_types=detail_types,
             name=name,
         )

@@ -36,8 +36,6 @@ import math
 import random
 import time
 import uuid
-from datetime import UTC, datetime
-from typing import Any
 
 from consent_sync.store.artifacts import get_json, put_text_lines
 from consent_sync.store.jobs import JobKind
@@ -51,8 +49,7 @@ from devtools.bench.scenarios._stack import (
     served,
     write_contacts,
 )
-from devtools.bench.scenarios.sync import PERSONS_PER_CONTACT, PURPOSE, flipped, usable_persons
-from devtools.simulator.testing import SimulatorControl
+from devtools.bench.scenarios.sync import PERSONS_PER_CONTACT, change_in_superoffice, usable_persons
 
 #: The issue's limit on SuperOffice calls: at most this times the lower bound.
 CALLS_LIMIT = 1.1
@@ -118,7 +115,7 @@ def sendout_check(ctx: BenchContext) -> ScenarioResult:
             bench.table, (linked_contact(bench.account_id, email, person) for email, person in linked)
         )
         chosen = [linked[i] for i in rng.sample(range(recipients), changed)]
-        _change_in_superoffice(bench.sim.control, chosen)
+        change_in_superoffice(bench.sim.control, chosen)
         emails = [email for email, _ in linked]
         rng.shuffle(emails)
         bucket = str(bench.stack.outputs["ArtifactsBucketName"])
@@ -225,17 +222,3 @@ def _wall_split(
     split["SuperOffice latency (calls × latency)"] = superoffice_calls * latency_ms / 1000
     split["rest (handler code, imports, runtime)"] = wall_s - sum(split.values())
     return {name: round(seconds, 3) for name, seconds in split.items()}
-
-
-def _change_in_superoffice(control: SimulatorControl, chosen: list[tuple[str, dict[str, Any]]]) -> None:
-    """A SuperOffice user flips ``EMARKETING`` of each chosen person, now."""
-    now = datetime.now(UTC)
-    for _, person in chosen:
-        current = person["consents"].get(PURPOSE)
-        control.set_consent(
-            int(person["person_id"]),
-            PURPOSE,
-            flipped(None if current is None else current["LegalBaseKey"]),
-            source="USER",
-            at=now,
-        )

@@ -134,7 +134,7 @@ def scheduled_sync(ctx: BenchContext) -> ScenarioResult:
             bench.table, (linked_contact(bench.account_id, email, person) for email, person in linked)
         )
         chosen = [linked[i] for i in random.Random(ctx.seed).sample(range(contacts), changes)]
-        _change_in_superoffice(bench.sim.control, chosen[:superoffice_changes])
+        change_in_superoffice(bench.sim.control, chosen[:superoffice_changes])
         _change_on_platform(bench, chosen[superoffice_changes:])
         bench.drain(timeout_s=120)
         owed = list(ContactStore(bench.table).pending(bench.account_id))
@@ -197,7 +197,7 @@ def scheduled_sync(ctx: BenchContext) -> ScenarioResult:
     )
 
 
-def _change_in_superoffice(control: SimulatorControl, chosen: list[tuple[str, dict[str, Any]]]) -> None:
+def change_in_superoffice(control: SimulatorControl, chosen: list[tuple[str, dict[str, Any]]]) -> None:
     """A SuperOffice user flips ``EMARKETING`` of each chosen person, now."""
     now = datetime.now(UTC)
     for _, person in chosen:

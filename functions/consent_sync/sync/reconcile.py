@@ -369,9 +369,8 @@ class _ChunkWork:
         self.trigger = Trigger(chunk.trigger)
         self.skew = timedelta(seconds=settings.skew_seconds)
         self.states: dict[int, dict[Purpose, ConsentState]] = {}
-        self.read_persons: set[int] = set()
         self.read_at: dict[int, float] = {}
-        """When each person's states were read (monotonic seconds)."""
+        """Persons whose states were read, and when (monotonic seconds)."""
         self.done_persons: set[int] = set()
         """Persons whose contact this chunk has reconciled."""
         self.reconciled: dict[str, Contact] = {}
@@ -430,13 +429,11 @@ class _ChunkWork:
 
     def _read_states(self, person_ids: Iterable[int]) -> None:
         """SuperOffice's consent states of persons not read yet, in one bulk read."""
-        wanted = [p for p in dict.fromkeys(person_ids) if p not in self.read_persons]
+        wanted = [p for p in dict.fromkeys(person_ids) if p not in self.read_at]
         if not wanted:
             return
         self.states.update(superoffice_states(self.client.consent_rows(wanted)))
-        self.read_persons.update(wanted)
-        read = time.monotonic()
-        self.read_at.update(dict.fromkeys(wanted, read))
+        self.read_at.update(dict.fromkeys(wanted, time.monotonic()))
 
     def _filtered(self, members: list[Member]) -> list[Member]:
         if not (self.importing and self.chunk.only_emarketing_consented):
@@ -532,7 +529,7 @@ class _ChunkWork:
 
     def _read_again(self, person_id: int) -> None:
         """Read SuperOffice's states again: this person's and those of the chunk's persons still to come."""
-        again = [person_id, *(p for p in self.read_persons if p not in self.done_persons and p != person_id)]
+        again = [person_id, *(p for p in self.read_at if p not in self.done_persons and p != person_id)]
         fresh = superoffice_states(self.client.consent_rows(again))
         read = time.monotonic()
         for pid in again:
