@@ -4,23 +4,25 @@ decision log, and a platform-side consent change reported as the platform would 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from consent_sync.accounts import AccountSettings
+from consent_sync.domain.contact import Contact
+from consent_sync.domain.emails import InvalidEmail, validate_email
+from consent_sync.domain.settings import AccountSettings
+from consent_sync.domain.vocabulary import Purpose
 from consent_sync.events import MAX_FUTURE_SKEW, PLATFORM_SOURCE, ContactConsentChanged
+from consent_sync.flows.platform_change import reported_state
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.bus import publish
 from consent_sync.store.contacts import ContactStore
 from consent_sync.store.decisions import DecisionLog
-from consent_sync.sync.consent import Purpose
-from consent_sync.sync.contact import Contact
-from consent_sync.sync.emails import InvalidEmail, validate_email
-from consent_sync.sync.platform import reported_state
 from devtools.operator import OperatorError
+from devtools.shapes import audit_json, contact_json
 from devtools.stack import Stack
 
 RECORD_TIMEOUT_S = 30.0
@@ -57,16 +59,16 @@ def show_contact(stack: Stack, account_id: str, email: str) -> Contact:
 
 
 def show_document(contact: Contact) -> dict[str, Any]:
-    """Design §5's `contact show` document, plus the purposes whose push to SuperOffice is still owed."""
-    return {**contact.to_show_json(), "pending": sorted(p.value for p in contact.pending)}
+    """The `contact show --json` document (README.md, "The CLI"), plus the purposes whose push to
+    SuperOffice is still owed."""
+    return {**contact_json(contact), "pending": sorted(p.value for p in contact.pending)}
 
 
 def audit(stack: Stack, account_id: str, email: str, limit: int = AUDIT_LIMIT) -> list[dict[str, Any]]:
-    """The contact's decision log, newest first, as design §5's `audit` document."""
+    """The contact's decision log, newest first, as the `audit --json` document (README.md, "The CLI")."""
     show_contact(stack, account_id, email)
     return [
-        record.to_audit_json()
-        for record in DecisionLog(stack.table_name).for_contact(account_id, email, limit)
+        audit_json(record) for record in DecisionLog(stack.table_name).for_contact(account_id, email, limit)
     ]
 
 
@@ -186,28 +188,54 @@ def render_contact(console: Console, contact: Contact) -> None:
     console.print(table)
 
 
-def render_audit(console: Console, email: str, rows: list[dict[str, Any]]) -> None:
-    """The human form of `audit`: one row per decision, newest first."""
+def audit_table(
+    rows: list[dict[str, Any]],
+    *,
+    title: str | None = None,
+    times: Callable[[str], str] | None = None,
+    sources: bool = False,
+    duplicate_conflicts: bool = False,
+) -> Table:
+    """A decision log (rows of the `audit --json` document) as a table, one row per decision.
+
+    `consent-sync audit` shows it as stored: times in ISO 8601, each side on one line. The demo's
+    decision log passes `times` (how to show each time, e.g. `utc_to_the_second`), `sources` (each
+    side's source, as `61A (WEBFORM) changed <time>` with the person on a line of its own) and
+    `duplicate_conflicts` (the duplicate persons whose legal base differs, under the action).
+    """
+    shown = times or (lambda text: text)
     table = Table(
-        "at", "purpose", "trigger", "SuperOffice", "platform", "winner", "rule", "action", title=email
+        "at", "purpose", "trigger", "SuperOffice", "platform", "winner", "rule", "action", title=title
     )
     for row in rows:
         action = row["action"] if not row.get("error") else f"{row['action']} ({row['error']})"
+        if duplicate_conflicts and row.get("duplicate_conflicts"):
+            action += f"\nconflicting duplicates: {row['duplicate_conflicts']}"
         table.add_row(
-            row["at"],
+            shown(row["at"]),
             row["purpose"],
             row["trigger"],
-            _side(row["superoffice"]),
-            _side(row["platform"]),
+            _side(row["superoffice"], shown, sources),
+            _side(row["platform"], shown, sources),
             row["winner"] or "",
             row["rule"],
             action,
         )
-    console.print(table)
+    return table
 
 
-def _side(value: dict[str, Any] | None) -> str:
+def utc_to_the_second(text: str) -> str:
+    """An audit time (ISO 8601) in UTC to the second: `2026-11-23 01:04:09`."""
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _side(value: dict[str, Any] | None, shown: Callable[[str], str], sources: bool) -> str:
+    """One side's value in a decision: its legal base, when it changed, and the person it was read from."""
     if value is None:
         return "(absent)"
-    person = f" person {value['person_id']}" if value.get("person_id") else ""
-    return f"{value['legal_base']} {value['changed_at']}{person}"
+    if not sources:
+        person = f" person {value['person_id']}" if value.get("person_id") else ""
+        return f"{value['legal_base']} {shown(value['changed_at'])}{person}"
+    source = f" ({value['source']})" if value.get("source") else ""
+    person = f"\nperson {value['person_id']}" if value.get("person_id") else ""
+    return f"{value['legal_base']}{source} changed {shown(value['changed_at'])}{person}"

@@ -17,11 +17,13 @@ from typing import Any
 
 from rich.console import Console
 
+from consent_sync.domain.jobs import Job
+from consent_sync.domain.vocabulary import JobKind, JobStatus
 from consent_sync.events import PLATFORM_SOURCE, ImportRequested, ImportSource, SourceKind
+from consent_sync.flows import completion
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.bus import publish
-from consent_sync.store.jobs import Job, JobKind, JobStatus, JobStore
-from consent_sync.sync import completion
+from consent_sync.store.jobs import JobStore
 from devtools.operator import OperatorError
 from devtools.progress import progress_bars
 from devtools.stack import Stack
@@ -64,7 +66,8 @@ def request_import(
 
 
 def import_document(request: ImportRequested, job: Job | None) -> dict[str, Any]:
-    """Design §5's `import` document of an import as it stands (`running` until its job is finished)."""
+    """The `import` document (README.md, "The CLI") of an import as it stands (`running` until its job is
+    finished)."""
     document: dict[str, Any] = {
         "import_id": request.import_id,
         "status": JobStatus.RUNNING.value if job is None else job.status.value,

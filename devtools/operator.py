@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from consent_sync.accounts import AccountSettings
+from consent_sync.domain.settings import AccountSettings, SuperOfficeCredentials
 from consent_sync.events import PLATFORM_SOURCE, IntegrationSettingsUpdated, describe_errors
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.bus import publish
-from consent_sync.store.secrets import secret_name, write_credentials
-from consent_sync.superoffice.connection import SuperOfficeCredentials
+from consent_sync.store.secrets import secret_name
 from devtools.stack import Stack
+from devtools.uploads import write_credentials
 
 # The choices the CLI offers (typer turns a Literal into a choice).
 IntegrationName = Literal["superoffice", "none"]

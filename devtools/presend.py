@@ -9,13 +9,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from consent_sync.domain.vocabulary import JobKind
 from consent_sync.events import MAX_INLINE_RECIPIENTS, PLATFORM_SOURCE, SendoutChecklist, SendoutSending
 from consent_sync.store.accounts import AccountStore
-from consent_sync.store.artifacts import ArtifactMissing, get_json, put_text_lines
+from consent_sync.store.artifacts import ArtifactMissing, get_json
 from consent_sync.store.bus import publish
-from consent_sync.store.jobs import JobKind, JobStore
+from consent_sync.store.jobs import JobStore
 from devtools.operator import OperatorError
 from devtools.stack import Stack
+from devtools.uploads import put_text_lines
 
 WAIT_TIMEOUT_S = 600.0
 

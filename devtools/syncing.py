@@ -19,11 +19,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from consent_sync.domain import jobs as counters
+from consent_sync.domain.jobs import Job
+from consent_sync.domain.vocabulary import JobKind, JobStatus
 from consent_sync.events import PLATFORM_SOURCE, SyncRequested
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.bus import publish
-from consent_sync.store.jobs import Job, JobKind, JobStatus, JobStore
-from consent_sync.sync import completion
+from consent_sync.store.jobs import JobStore
 from devtools.contacts import known_account
 from devtools.operator import OperatorError
 from devtools.progress import progress_bars
@@ -32,13 +34,13 @@ from devtools.stack import Stack
 WAIT_TIMEOUT_S = 600.0
 POLL_INTERVAL_S = 0.25
 RUN_COUNTERS = (
-    completion.RECONCILED,
-    completion.PUSHED,
-    completion.PULLED,
-    completion.UNCHANGED,
-    completion.FAILED,
+    counters.RECONCILED,
+    counters.PUSHED,
+    counters.PULLED,
+    counters.UNCHANGED,
+    counters.FAILED,
 )
-"""The worker's counters on a run job, in the order of design §5's `sync` document."""
+"""The worker's counters on a run job, in the order of the `sync` document (README.md, "The CLI")."""
 
 Progress = Callable[[str, int, int | None], None]
 """Called with (account, chunks done, chunks in all or None while unknown) while waiting."""
@@ -83,7 +85,7 @@ def request_sync(stack: Stack, account_id: str | None, *, baseline: bool) -> lis
 
 
 def run_document(request: RunRequest, job: Job | None) -> dict[str, Any]:
-    """Design §5's `sync` document (plus `account_id` and `status`) of a run as it stands."""
+    """The `sync` document (README.md, "The CLI") of a run as it stands."""
     counters = {} if job is None else job.counters
     document: dict[str, Any] = {
         "account_id": request.account_id,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: The keys every scenario's JSON file has (issue #7), in this order; None where a figure does not apply.
+#: The keys every scenario's JSON file has, in this order; None where a figure does not apply.
 COMMON_KEYS: tuple[str, ...] = (
     "scenario",
     "wall_s",

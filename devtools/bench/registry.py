@@ -16,7 +16,7 @@ from devtools.bench.model import BenchContext, ScenarioResult
 
 ScenarioFunction = Callable[[BenchContext], ScenarioResult]
 
-#: Scenarios issue #7 asks for that need capabilities not built yet. Listed so that ``--only`` can say
+#: Scenarios the benchmark plan names that need capabilities not built yet. Listed so that ``--only`` can say
 #: "not available yet" instead of "unknown"; they are never run and never get a result file. Empty now:
 #: ``gate-10k`` and ``gate-100k`` (the last ones) are registered by ``scenarios/gate.py``.
 PLANNED: Mapping[str, str] = MappingProxyType({})

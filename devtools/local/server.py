@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+import moto.dynamodb.models as models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import ThreadedMotoServer
 
@@ -39,6 +44,73 @@ def _serialise_dynamodb() -> None:
     _PATCHED = True
 
 
+_TRANSACTIONS_PATCHED = False
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: a Table is not deep-copied."""
+
+    @staticmethod
+    def deepcopy(value: Any) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value)
+
+
+def _item_level_transactions() -> None:
+    """Make moto's TransactWriteItems cost what the transaction touches, not the size of the table.
+
+    moto deep-copies every table a transaction names before applying it (to roll back on failure):
+    13 ms a call on an empty table, 124 ms at 2,000 items, so a contact written together with its
+    decision records would make local imports crawl. Here the undo log holds the touched items only;
+    on failure they are put back as they were. DynamoDB requests are serialised above, so no other
+    request sees the table in between. The result of every transaction is moto's own.
+    """
+    global _TRANSACTIONS_PATCHED
+    if _TRANSACTIONS_PATCHED:
+        return
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        undo: list[tuple[Table, DynamoType, DynamoType | None, Any]] = []
+        try:
+            for entry in transact_items:
+                op = next(iter(entry.values()))
+                table = self.get_table(op["TableName"])
+                key = op.get("Key") or op["Item"]
+                hash_value = DynamoType(key[table.hash_key_attr])
+                range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+                undo.append(
+                    (table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value)))
+                )
+        except Exception:  # a malformed request: moto's own code reports it
+            return original(self, transact_items)
+        models.copy = _TablesNotCopied  # type: ignore[assignment]
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, item in reversed(undo):
+                _restore(table, hash_value, range_value, item)
+            raise
+        finally:
+            models.copy = copy
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _TRANSACTIONS_PATCHED = True
+
+
+def _restore(table: Table, hash_value: DynamoType, range_value: DynamoType | None, item: Any) -> None:
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+        return
+    partition = table.items[hash_value]
+    if item is None:
+        partition.pop(range_value, None)
+    else:
+        partition[range_value] = item
+
+
 @dataclass
 class MotoEndpoint:
     """A running moto server and the URL boto3 clients should use."""
@@ -62,6 +134,7 @@ def start_moto(port: int = 0, host: str = "127.0.0.1") -> MotoEndpoint:
     # Moto's server logs every request through werkzeug at INFO, which would drown the runtime's log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _serialise_dynamodb()
+    _item_level_transactions()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from consent_sync.sync.consent import ConsentState
+from consent_sync.domain.consent import ConsentState
 from devtools.simulator.auth import OnlineCredentials
 from devtools.simulator.faults import DEFAULT_SKIP_COST_US, DEFAULT_TIMEOUT_S
 from devtools.simulator.server import create_app

@@ -1,17 +1,28 @@
-"""The functions' environment, read once and typed at cold start."""
+"""The functions' environment, read once and typed at cold start.
+
+A plain pydantic model filled from ``os.environ`` rather than pydantic-settings' ``BaseSettings``:
+importing pydantic-settings costs ~60-160 ms of a cold start (it imports every settings source it
+ships, the cloud vaults included), and these functions only ever read their own environment variables.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class FunctionConfig(BaseSettings):
-    """Environment variables every function gets from template.yaml (Globals)."""
+class FunctionConfig(BaseModel):
+    """Environment variables every function gets from template.yaml (Globals).
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    ``FunctionConfig()`` reads them from the environment (names case-insensitive, other variables
+    ignored); keyword arguments override the environment, as with pydantic-settings.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     stage: str = "dev"
     table_name: str
@@ -28,8 +39,40 @@ class FunctionConfig(BaseSettings):
     # not: each SuperOffice call of a check gives up after this long, retries included.
     presend_superoffice_timeout_s: float = Field(default=20.0, gt=0)
 
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_from_environment(type(self), os.environ), **values})
+
+
+def _from_environment(model: type[BaseModel], environ: Mapping[str, str]) -> dict[str, str]:
+    fields = model.model_fields
+    return {key.lower(): value for key, value in environ.items() if key.lower() in fields}
+
 
 @lru_cache(maxsize=1)
 def get_config() -> FunctionConfig:
     """The configuration of this process (cached: the environment does not change within a container)."""
     return FunctionConfig()
+
+
+# ---------------------------------------------------------------- tracing
+
+_TRUE = ("1", "y", "yes", "t", "true", "on")
+_FALSE = ("0", "n", "no", "f", "false", "off")
+
+
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process sends X-Ray traces: Powertools' own rule, decided from the environment.
+
+    On, exactly when Powertools' ``Tracer()`` would be on: inside Lambda (``LAMBDA_TASK_ROOT`` set),
+    not under SAM local or Chalice (``AWS_SAM_LOCAL``, ``AWS_CHALICE_CLI_MODE``), and not turned off by
+    ``POWERTOOLS_TRACE_DISABLED`` (a truthy value; anything but a boolean word is an error, as there).
+    """
+    env = os.environ if environ is None else environ
+    disabled = env.get("POWERTOOLS_TRACE_DISABLED", "false").lower()
+    if disabled not in _TRUE + _FALSE:
+        raise ValueError(f"POWERTOOLS_TRACE_DISABLED is not a boolean: {disabled!r}")
+    if disabled in _TRUE:
+        return False
+    in_lambda = bool(env.get("LAMBDA_TASK_ROOT"))
+    emulated = bool(env.get("AWS_SAM_LOCAL")) or bool(env.get("AWS_CHALICE_CLI_MODE"))
+    return in_lambda and not emulated

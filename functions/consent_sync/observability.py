@@ -1,14 +1,35 @@
-"""The one place Powertools objects are built. Every log line is scrubbed of e-mail addresses and secrets."""
+"""The one place Powertools objects are built. Every log line is scrubbed of e-mail addresses and secrets.
+
+Tracing (``tracer``) costs only what it must at a cold start. Whether it is on is decided once, at
+import, from the environment, by :func:`consent_sync.config.tracing_enabled` (Powertools' own rule: on
+inside Lambda, off under SAM local or Chalice, off when ``POWERTOOLS_TRACE_DISABLED`` is true):
+
+* **On** (AWS, the template's ``Tracing: Active``): a Powertools ``Tracer`` on the X-Ray recorder, so
+  ``aws_xray_sdk.core`` is imported. It instruments only what the functions call out with — botocore
+  (AWS) and httpx (SuperOffice) — not every library X-Ray knows (``patch_all`` would import requests,
+  sqlite3… merely to patch them). Each is patched when it is first imported (a post-import hook; at
+  once if it already is), so a function that never loads httpx does not import it for the tracer.
+* **Off** (tests, the local stack, ``POWERTOOLS_TRACE_DISABLED=true``): a disabled ``Tracer`` on a
+  provider that records nothing, so the X-Ray SDK's recorder and patchers are never imported.
+
+Either way ``tracer`` is a Powertools ``Tracer``: ``@tracer.capture_lambda_handler`` and
+``@tracer.capture_method`` work unchanged.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
-from consent_sync.sync.emails import mask_email
+from consent_sync.config import tracing_enabled
+from consent_sync.domain.emails import mask_email
 
 # Anything that looks like an address, including ones with quotes or plus signs in the local part.
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -58,6 +79,80 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
         return super().serialize(scrub(log) if isinstance(log, dict) else log)
 
 
+#: The libraries the functions call out with, traced when tracing is on.
+TRACED_MODULES = ("botocore", "httpx")
+
+
+class _Unrecorded(BaseSegment):
+    """A segment that records nothing (tracing off)."""
+
+    def close(self, end_time: int | None = None) -> None:
+        pass
+
+    def add_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def remove_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        pass
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        pass
+
+
+class UntracedProvider(BaseProvider):
+    """A tracing provider that records nothing: the ``Tracer``'s provider when tracing is off."""
+
+    @contextmanager
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Iterator[BaseSegment]:
+        yield _Unrecorded()
+
+    @asynccontextmanager
+    async def in_subsegment_async(self, name: str | None = None, **kwargs: Any) -> AsyncIterator[BaseSegment]:
+        yield _Unrecorded()
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        pass
+
+    def patch(self, modules: Sequence[str]) -> None:
+        pass
+
+    def patch_all(self) -> None:
+        pass
+
+
+def build_tracer(enabled: bool) -> Tracer:
+    """The functions' tracer: X-Ray, patching `TRACED_MODULES` as they are imported, or one that records nothing."""
+    if not enabled:
+        return Tracer(disabled=True, auto_patch=False, provider=UntracedProvider())
+    import wrapt  # an X-Ray SDK dependency, loaded with it
+
+    traced = Tracer(disabled=False, auto_patch=False)
+    for name in TRACED_MODULES:
+        wrapt.register_post_import_hook(_patcher(traced, name), name)
+    return traced
+
+
+def _patcher(traced: Tracer, name: str) -> Any:
+    def patch(_module: ModuleType) -> None:
+        # Runs inside the function's own `import`: a failure to instrument must not fail the import
+        # (X-Ray's patch_all, which this replaces, ignores such errors too).
+        try:
+            traced.patch(modules=[name])
+        except Exception:
+            logger.warning("X-Ray could not instrument %s", name, exc_info=True)
+
+    return patch
+
+
 logger = Logger(logger_formatter=ScrubbingFormatter())
-tracer = Tracer()
+tracer = build_tracer(tracing_enabled())
 metrics = Metrics()

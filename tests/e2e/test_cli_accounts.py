@@ -86,7 +86,7 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 
 
 def test_later_capabilities_say_so_plainly(cli: Cli) -> None:
-    # Every capability has arrived (sync: issue #5); what is asked of an unknown account still says so plainly.
+    # Every capability is there; what is asked of an unknown account still says so plainly.
     result = cli("sync", "nobody", "--json")
     assert result.returncode == 1
     assert json.loads(result.stdout)["error"] == "unknown_account"

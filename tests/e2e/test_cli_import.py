@@ -27,7 +27,7 @@ def test_import_waits_and_prints_the_summary(cli: Cli, simulator: SimulatorHandl
     # When an operator imports a selection and waits
     result = cli("import", ACCOUNT, "--selection", str(EDGE_CASES), "--wait", "--json")
 
-    # Then stdout holds the design's import document, every member accounted for
+    # Then stdout holds the import document (README.md), every member accounted for
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
     assert set(summary) >= SUMMARY_FIELDS

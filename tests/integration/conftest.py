@@ -11,9 +11,11 @@ from typing import Any
 import boto3
 import pytest
 
-from consent_sync.store.secrets import secret_name, write_credentials
+from consent_sync.store.secrets import secret_name
 from devtools.local import LocalStack, local_stack
+from devtools.simulator.accounts import simulator_settings
 from devtools.simulator.testing import SimulatorHandle, running_simulator
+from devtools.uploads import write_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -86,18 +88,7 @@ class Platform:
 
     def onsite_settings(self, account_id: str, sim: SimulatorHandle, **overrides: Any) -> dict[str, Any]:
         arn = self.store_credentials(account_id, {"username": sim.username, "password": sim.password})
-        settings: dict[str, Any] = {
-            "account_id": account_id,
-            "integration": "superoffice",
-            "legal_basis_sync": True,
-            "superoffice": {
-                "kind": "onsite",
-                "base_url": sim.api_url,
-                "auth": "basic",
-                "allow_insecure": True,
-                "credentials_secret_arn": arn,
-            },
-        }
+        settings = simulator_settings(account_id, sim, arn)
         settings.update(overrides)
         return settings
 

@@ -10,7 +10,7 @@ Adding a scenario:
    bound so the ratio is meaningful.
 2. Add the module's name to ``SCENARIO_MODULES`` below (the order here is the run order).
 
-A name issue #7 asks for that no module registers yet goes in ``devtools.bench.registry.PLANNED``
+A planned name that no module registers yet goes in ``devtools.bench.registry.PLANNED``
 (empty now: every scenario of the issue is registered). The modules that run the real handlers on the
 local stack (``import_members``, ``sync``, ``gate``) share ``_stack.py``.
 """

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import statistics
 
-from consent_sync.superoffice import SuperOfficeConnection, SuperOfficeCredentials
+from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCredentials
+from devtools.simulator.accounts import simulator_connection, simulator_credentials
 from devtools.simulator.testing import SimulatorHandle
 
 
 def onsite_basic(sim: SimulatorHandle) -> tuple[SuperOfficeConnection, SuperOfficeCredentials]:
     """Connection and credentials for the simulator as an on-site installation with Basic auth."""
-    connection = SuperOfficeConnection(kind="onsite", base_url=sim.api_url, auth="basic", allow_insecure=True)
-    return connection, SuperOfficeCredentials(username=sim.username, password=sim.password)
+    return simulator_connection(sim), simulator_credentials(sim)
 
 
 def served_requests(counts: dict[str, int]) -> int:

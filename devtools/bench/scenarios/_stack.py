@@ -17,16 +17,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from consent_sync.domain.contact import Card, Contact, StoredConsent
+from consent_sync.domain.jobs import Job
+from consent_sync.domain.vocabulary import JobKind, Purpose, Side
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.contacts import ContactStore
-from consent_sync.store.jobs import Job, JobKind, JobStore
-from consent_sync.store.secrets import secret_name, write_credentials
-from consent_sync.sync.consent import Purpose, Side
-from consent_sync.sync.contact import Card, Contact, StoredConsent
+from consent_sync.store.jobs import JobStore
+from consent_sync.store.secrets import secret_name
 from devtools.bench.awscalls import AwsCallCounter
 from devtools.bench.scenarios._common import served_requests
 from devtools.local import LocalStack, local_stack
+from devtools.simulator.accounts import simulator_settings
 from devtools.simulator.testing import SimulatorHandle, consent_state, running_simulator
+from devtools.uploads import write_credentials
 
 REGION = "eu-west-1"
 ACCOUNT_ID = "bench"
@@ -113,19 +116,13 @@ def bench_stack(
             secret_name(stack.outputs["SecretPrefix"], ACCOUNT_ID),
             {"username": sim.username, "password": sim.password},
         )
-        settings = {
-            "account_id": ACCOUNT_ID,
-            "integration": "superoffice",
-            "legal_basis_sync": legal_basis_sync,
-            "superoffice": {
-                "kind": "onsite",
-                "base_url": sim.api_url,
-                "auth": "basic",
-                "allow_insecure": True,
-                "credentials_secret_arn": arn,
-                "requests_per_second": requests_per_second,
-            },
-        }
+        settings = simulator_settings(
+            ACCOUNT_ID,
+            sim,
+            arn,
+            legal_basis_sync=legal_basis_sync,
+            requests_per_second=requests_per_second,
+        )
         bench.send("Integration Settings Updated", [settings])
         bench.drain(timeout_s=60)
         if AccountStore(bench.table).get(ACCOUNT_ID) is None:

@@ -10,11 +10,18 @@ packages included (Python nests them under it). Bytecode caches are warmed once 
 the import itself, not compilation; the median of ``runs`` rounds is reported. ``peak_rss_mb`` is the
 largest peak RSS of those interpreters right after the import (per handler in ``handler_peak_rss_mb``).
 Writes ``cold-import.json`` with ``{"handler_import_ms": {"settings": …, …}}``.
+
+Each round also imports the reference, ``import boto3, pydantic`` (what any function of this shape
+pays; the sum of the two modules' top-level cumulative µs), in its own fresh interpreter under the first
+function's environment, so a machine's speed cancels out: ``handler_import_ratio`` is each handler's
+median over the reference's median, in the same run. ``python`` names the interpreter measured (the
+functions run on the template's ``Runtime``; the ratio carries over better than the milliseconds).
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -30,6 +37,11 @@ from devtools.bench.registry import scenario
 _IMPORTTIME_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)\s*$")
 #: Any region will do: nothing is called at import; the resolved names only need to look real.
 _REGION = "eu-west-1"
+#: What a handler's import is compared with: the two libraries every function needs at cold start.
+REFERENCE_MODULES = ("boto3", "pydantic")
+REFERENCE_NAME = "import " + ", ".join(REFERENCE_MODULES)
+#: The target: no handler's cold import above this many times the reference's, in the same run.
+RATIO_LIMIT = 1.5
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,21 @@ def cumulative_us(importtime_output: str, module: str) -> int:
     raise ValueError(f"{module} does not appear in the -X importtime output")
 
 
+def top_level_us(importtime_output: str, modules: tuple[str, ...]) -> int:
+    """The summed cumulative µs of ``modules``' top-level lines (those the ``-c`` code imported itself).
+
+    A module another of them imported is nested under it and not counted again.
+    """
+    found: dict[str, int] = {}
+    for line in importtime_output.splitlines():
+        match = _IMPORTTIME_LINE.match(line)
+        if match and match.group(4) in modules and len(match.group(3)) == 1:
+            found[match.group(4)] = int(match.group(2))
+    if not found:
+        raise ValueError(f"none of {list(modules)} appears at the top level of the -X importtime output")
+    return sum(found.values())
+
+
 def _python(args: list[str], cwd: Path, environment: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     # The host's environment without what would change what or how Python imports (PYTHON*) or where
     # AWS calls would go (AWS_*), then the function's own.
@@ -119,16 +146,32 @@ class ImportSample:
     peak_rss_mb: float | None
 
 
-def import_sample(handler: HandlerModule, cwd: Path) -> ImportSample:
-    """One fresh interpreter's cold import of the handler module."""
-    code = f"import {handler.module}\n{_REPORT_PEAK_RSS}"
-    completed = _python(["-X", "importtime", "-c", code], cwd, handler.environment)
+def _import(modules: tuple[str, ...], cwd: Path, environment: Mapping[str, str]) -> tuple[str, float | None]:
+    """``-X importtime`` of ``import <modules>`` in a fresh interpreter: its report and the peak RSS."""
+    code = f"import {', '.join(modules)}\n{_REPORT_PEAK_RSS}"
+    completed = _python(["-X", "importtime", "-c", code], cwd, environment)
     if completed.returncode != 0:
         tail = "\n".join(completed.stderr.strip().splitlines()[-10:])
-        raise RuntimeError(f"import {handler.module} failed:\n{tail}")
+        raise RuntimeError(f"import {', '.join(modules)} failed:\n{tail}")
     lines = completed.stdout.strip().splitlines()
-    peak = float(lines[-1]) if lines else None
-    return ImportSample(ms=cumulative_us(completed.stderr, handler.module) / 1000, peak_rss_mb=peak)
+    return completed.stderr, float(lines[-1]) if lines else None
+
+
+def import_sample(handler: HandlerModule, cwd: Path) -> ImportSample:
+    """One fresh interpreter's cold import of the handler module."""
+    report, peak = _import((handler.module,), cwd, handler.environment)
+    return ImportSample(ms=cumulative_us(report, handler.module) / 1000, peak_rss_mb=peak)
+
+
+def reference_sample(cwd: Path, environment: Mapping[str, str]) -> ImportSample:
+    """One fresh interpreter's ``import boto3, pydantic`` (`REFERENCE_MODULES`)."""
+    report, peak = _import(REFERENCE_MODULES, cwd, environment)
+    return ImportSample(ms=top_level_us(report, REFERENCE_MODULES) / 1000, peak_rss_mb=peak)
+
+
+def ratios(medians: Mapping[str, float], reference_ms: float) -> dict[str, float]:
+    """Each median over the reference's, to two decimals."""
+    return {name: round(ms / reference_ms, 2) for name, ms in medians.items()}
 
 
 @scenario(
@@ -147,12 +190,19 @@ def cold_import(ctx: BenchContext) -> ScenarioResult:
     if warm.returncode != 0:
         raise RuntimeError(f"the handler modules do not import:\n{warm.stderr[-2000:]}")
     samples: dict[str, list[ImportSample]] = {h.name: [] for h in handlers}
+    reference: list[ImportSample] = []
     with ctx.stopwatch() as watch:
-        # Round-robin over the handlers so that a slow moment of the machine is spread over all of them.
+        # Round-robin over the handlers and the reference so that a slow moment of the machine is spread
+        # over all of them.
         for _ in range(runs):
+            reference.append(reference_sample(ctx.repo_root, handlers[0].environment))
             for handler in handlers:
                 samples[handler.name].append(import_sample(handler, ctx.repo_root))
     medians = {name: round(statistics.median(s.ms for s in values), 1) for name, values in samples.items()}
+    reference_ms = round(statistics.median(s.ms for s in reference), 1)
+    ratio = ratios(medians, reference_ms)
+    worst = max(ratio, key=lambda name: ratio[name])
+    python = platform.python_version()
     rss = {
         name: round(max(s.peak_rss_mb for s in values if s.peak_rss_mb is not None), 1)
         for name, values in samples.items()
@@ -161,19 +211,27 @@ def cold_import(ctx: BenchContext) -> ScenarioResult:
     slowest = max(medians, key=lambda name: medians[name])
     figures: dict[str, Any] = {
         "handler_import_ms": medians,
+        "handler_import_ratio": ratio,
         "handler_peak_rss_mb": rss,
+        "reference": REFERENCE_NAME,
+        "reference_import_ms": reference_ms,
+        "ratio_limit": RATIO_LIMIT,
+        "ratio_within_limit": ratio[worst] <= RATIO_LIMIT,
+        "python": python,
         "handler_modules": {h.name: h.module for h in handlers},
         "runs": runs,
         "handler_import_samples_ms": {
             name: [round(s.ms, 1) for s in values] for name, values in samples.items()
         },
+        "reference_import_samples_ms": [round(s.ms, 1) for s in reference],
     }
     return ScenarioResult(
         wall_s=watch.seconds,
         headline=f"slowest {slowest} {medians[slowest]:,.0f} ms · fastest {min(medians.values()):,.0f} ms "
-        f"· median of {runs}",
+        f"· worst {worst} {ratio[worst]:.2f}× {REFERENCE_NAME} ({reference_ms:,.0f} ms; limit "
+        f"{RATIO_LIMIT}×) · Python {python} · median of {runs}",
         figures=figures,
-        tables=("handler_import_ms", "handler_peak_rss_mb"),
+        tables=("handler_import_ms", "handler_import_ratio", "handler_peak_rss_mb"),
         # The memory a cold start needs: the heaviest handler's interpreter, not this measuring process.
         peak_rss_mb=max(rss.values()) if rss else None,
     )

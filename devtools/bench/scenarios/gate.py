@@ -37,8 +37,8 @@ import random
 import time
 import uuid
 
-from consent_sync.store.artifacts import get_json, put_text_lines
-from consent_sync.store.jobs import JobKind
+from consent_sync.domain.vocabulary import JobKind
+from consent_sync.store.artifacts import get_json
 from devtools.bench.awscalls import count_aws_calls
 from devtools.bench.model import BenchContext, ScenarioResult
 from devtools.bench.registry import scenario
@@ -50,6 +50,7 @@ from devtools.bench.scenarios._stack import (
     write_contacts,
 )
 from devtools.bench.scenarios.sync import PERSONS_PER_CONTACT, change_in_superoffice, usable_persons
+from devtools.uploads import put_text_lines
 
 #: The issue's limit on SuperOffice calls: at most this times the lower bound.
 CALLS_LIMIT = 1.1

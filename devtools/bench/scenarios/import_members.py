@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from consent_sync.store.jobs import JobKind, JobStatus
+from consent_sync.domain.vocabulary import JobKind, JobStatus
 from devtools.bench.awscalls import count_aws_calls
 from devtools.bench.model import BenchContext, ScenarioResult, chunked_lower_bound
 from devtools.bench.registry import scenario

@@ -41,11 +41,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from consent_sync.domain.consent import WITHDRAWN
+from consent_sync.domain.emails import InvalidEmail, validate_email
+from consent_sync.domain.vocabulary import JobKind, JobStatus
 from consent_sync.store.contacts import ContactStore
-from consent_sync.store.jobs import JobKind, JobStatus
 from consent_sync.superoffice.queries import PAGE_SIZE
-from consent_sync.sync.consent import WITHDRAWN
-from consent_sync.sync.emails import InvalidEmail, validate_email
 from devtools.bench.awscalls import count_aws_calls
 from devtools.bench.model import BenchContext, ScenarioResult
 from devtools.bench.registry import scenario

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consent_sync.config import get_config
+from consent_sync.flows import reconcile_chunk
 from consent_sync.observability import logger, metrics, tracer
-from consent_sync.sync import reconcile
 
 processor = BatchProcessor(event_type=EventType.SQS)
 # A message delivered again after it was processed (SQS is at-least-once) returns the stored result.
@@ -26,7 +26,7 @@ idempotency = IdempotencyConfig(
 
 
 def _reconcile(record: dict[str, Any]) -> dict[str, Any]:
-    return reconcile.reconcile_message(record["body"], get_config()).summary()
+    return reconcile_chunk.reconcile_message(record["body"], get_config()).summary()
 
 
 @cache
@@ -46,7 +46,7 @@ def _record(record: SQSRecord) -> dict[str, Any]:
     except Exception:
         config = get_config()
         if int(record.attributes.approximate_receive_count) >= config.reconcile_max_receive_count:
-            reconcile.give_up(record.body, config)  # SQS moves it to the dead-letter queue next
+            reconcile_chunk.give_up(record.body, config)  # SQS moves it to the dead-letter queue next
         raise
 
 

@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from consent_sync.account_settings import apply_settings
 from consent_sync.events import IntegrationSettingsUpdated
-from consent_sync.intake import receive
+from consent_sync.flows.apply_settings import apply_settings
+from consent_sync.flows.intake import receive
 from consent_sync.observability import logger, metrics, tracer
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from consent_sync.accounts import AccountSettings
+from consent_sync.domain.errors import Rejected
+from consent_sync.domain.settings import AccountSettings
 from consent_sync.store.aws import dynamodb_table
 from consent_sync.store.contacts import is_condition_failure, parse_stored_time, stored_time
 
@@ -31,6 +32,13 @@ class AccountStore:
         """The stored settings of an account, or None when the account is unknown."""
         item = self._table.get_item(Key=self._key(account_id), ConsistentRead=True).get("Item")
         return None if item is None else AccountSettings.model_validate_json(item["settings"])
+
+    def require(self, account_id: str) -> AccountSettings:
+        """The stored settings of an account, or `Rejected('unknown_account')`."""
+        settings = self.get(account_id)
+        if settings is None:
+            raise Rejected("unknown_account", f"account {account_id!r} has no settings; configure it first")
+        return settings
 
     def save(self, settings: AccountSettings) -> AccountSettings | None:
         """Store `settings` and return what was stored before (None for a new account)."""

@@ -58,14 +58,6 @@ def get_json(uri: str) -> Any:
     return json.loads(body)
 
 
-def put_text_lines(bucket: str, key: str, lines: list[str]) -> str:
-    """Write a text object of one item per line; return its s3:// URI."""
-    client("s3").put_object(
-        Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode(), ContentType="text/plain"
-    )
-    return f"s3://{bucket}/{key}"
-
-
 def list_keys(bucket: str, prefix: str) -> list[str]:
     """Every key under a prefix, in key order."""
     keys: list[str] = []
@@ -73,3 +65,8 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     return sorted(keys)
+
+
+def verdicts_prefix(account_id: str, job_id: str) -> str:
+    """Where a send-out check's chunk verdict files are kept."""
+    return f"verdicts/{account_id}/{job_id}/"

@@ -15,16 +15,22 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 
 def client(service: str) -> Any:
     """A boto3 client for `service`, honouring `AWS_ENDPOINT_URL` (moto locally, AWS when unset)."""
-    return _client(service, os.environ.get("AWS_ENDPOINT_URL"), _region())
+    return _client(service, *endpoint())
 
 
 def dynamodb_table(name: str) -> Any:
     """A boto3 DynamoDB Table resource (one per table and endpoint: making one costs milliseconds)."""
-    return _table(name, os.environ.get("AWS_ENDPOINT_URL"), _region())
+    return _table(name, *endpoint())
 
 
-def _region() -> str | None:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+def endpoint() -> tuple[str | None, str | None]:
+    """Where clients made now go: `AWS_ENDPOINT_URL` (None: AWS itself) and the region.
+
+    What the clients here are cached by; anything caching on top of a client keys on it too.
+    """
+    return os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_REGION") or os.environ.get(
+        "AWS_DEFAULT_REGION"
+    )
 
 
 @lru_cache(maxsize=32)

@@ -15,16 +15,15 @@ whole (never updated attribute by attribute), and one string is several times ch
 decode than ~30 nested attribute values, on both sides of every ``BatchGetItem`` of a send-out check
 (measured in ``docs/architecture.md``). Items written in the earlier native-map form are still read.
 
-The helpers at the top (time format, value conversion, retry pauses) are shared by the other
+The helpers at the top (time format, value conversion, retries of unprocessed work) are shared by the other
 consent-table stores (decision log, jobs).
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -32,12 +31,15 @@ from typing import Any, NamedTuple
 
 from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from consent_sync.domain.contact import Contact
+from consent_sync.domain.emails import normalise_email
 from consent_sync.store.aws import dynamodb_table
-from consent_sync.sync.contact import Contact
-from consent_sync.sync.emails import normalise_email
 
 CONTACT_SK = "CONTACT"
+TRANSACTION_LIMIT = 100
+"""DynamoDB's TransactWriteItems limit (items per transaction)."""
 BATCH_GET_LIMIT = 100
 """DynamoDB's BatchGetItem limit (keys per request)."""
 PERSON_ID_DIGITS = 12
@@ -103,10 +105,35 @@ def from_dynamo(value: Any) -> Any:
     return value
 
 
-def retry_pause(attempt: int) -> None:
-    """Sleep before retry number ``attempt`` (1-based) of unprocessed keys or items."""
-    ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
-    time.sleep(random.uniform(ceiling / 2, ceiling))
+def until_processed(
+    send: Callable[[dict[str, Any]], dict[str, Any]], request: dict[str, Any], what: str
+) -> None:
+    """Send a batch request, then what DynamoDB left unprocessed, until nothing is left.
+
+    ``send`` makes one call and returns the unprocessed part (empty when done). Jittered exponential
+    backoff between calls (tenacity), so concurrent workers do not retry in step. Raises
+    :class:`StoreBusy` when something is still unprocessed after every retry.
+    """
+    remaining = [request]
+    retrying = Retrying(
+        stop=stop_after_attempt(RETRY_ATTEMPTS + 1),
+        wait=wait_random_exponential(multiplier=RETRY_BASE_SECONDS, max=RETRY_MAX_SECONDS),
+        retry=retry_if_exception_type(_Unprocessed),
+        sleep=lambda seconds: time.sleep(seconds),
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                remaining[0] = send(remaining[0])
+                if remaining[0]:
+                    raise _Unprocessed
+    except _Unprocessed:
+        raise StoreBusy(f"{what} left work unprocessed after {RETRY_ATTEMPTS} retries") from None
+
+
+class _Unprocessed(Exception):
+    """DynamoDB returned unprocessed keys or items (throttling): try again."""
 
 
 def is_condition_failure(error: ClientError) -> bool:
@@ -200,19 +227,17 @@ class ContactStore:
         return found
 
     def _batch_get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {self._table_name: {"Keys": keys, "ConsistentRead": True}}
         items: list[dict[str, Any]] = []
-        for attempt in range(RETRY_ATTEMPTS + 1):
-            if attempt:
-                retry_pause(attempt)
+
+        def send(request: dict[str, Any]) -> dict[str, Any]:
             self.requests["BatchGetItem"] += 1
             # The resource's own client: it takes and returns plain Python values, like the Table.
             response = self._table.meta.client.batch_get_item(RequestItems=request)
             items.extend(response.get("Responses", {}).get(self._table_name, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-        raise StoreBusy(f"BatchGetItem left keys unprocessed after {RETRY_ATTEMPTS} retries")
+            return dict(response.get("UnprocessedKeys") or {})
+
+        until_processed(send, {self._table_name: {"Keys": keys, "ConsistentRead": True}}, "BatchGetItem")
+        return items
 
     # -- writes ---------------------------------------------------------------------------------------------
 
@@ -256,12 +281,69 @@ class ContactStore:
             raise
         return stored
 
+    def write(
+        self,
+        contact: Contact,
+        *,
+        expected_version: int | None,
+        changed: bool,
+        items: Sequence[Mapping[str, Any]],
+    ) -> Contact:
+        """Write the contact (when ``changed``) and ``items`` (its decision records) together, or neither.
+
+        ``expected_version`` is the version read, None for a contact never stored. One
+        ``TransactWriteItems``, conditional on that version (a condition check when only records are
+        written), so a crash can never leave a written contact without the evidence of why, nor
+        records of a decision taken on a contact that changed since. Without items it is a plain
+        :meth:`put_new` or :meth:`save`. Raises :class:`VersionConflict` (:class:`ContactExists` for a
+        new one) when another writer got there first; nothing is written then.
+        """
+        if not items:
+            if not changed:
+                return contact
+            if expected_version is None:
+                return self.put_new(contact)
+            return self.save(contact, expected_version=expected_version)
+        if len(items) >= TRANSACTION_LIMIT:
+            raise ValueError(f"at most {TRANSACTION_LIMIT - 1} records are written with a contact")
+        key = self._key(contact.account_id, contact.email)
+        stored = contact
+        operations: list[dict[str, Any]]
+        if expected_version is None:
+            stored, item = self._prepared(contact, version=1)
+            operations = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}]
+        elif changed:
+            stored, item = self._prepared(contact, version=expected_version + 1)
+            operations = [{"Put": {"Item": item, "ConditionExpression": "version = :expected"}}]
+        else:
+            operations = [{"ConditionCheck": {"Key": key, "ConditionExpression": "version = :expected"}}]
+        if expected_version is not None:
+            next(iter(operations[0].values()))["ExpressionAttributeValues"] = {":expected": expected_version}
+        operations += [{"Put": {"Item": dict(item)}} for item in items]
+        for operation in operations:
+            next(iter(operation.values()))["TableName"] = self._table_name
+        try:
+            self.requests["TransactWriteItems"] += 1
+            self._table.meta.client.transact_write_items(TransactItems=operations)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Code") != "ConditionalCheckFailed":
+                raise
+            if expected_version is None:
+                raise ContactExists(contact.account_id, contact.email, 0) from error
+            raise VersionConflict(contact.account_id, contact.email, expected_version) from error
+        return stored
+
     def _prepared(self, contact: Contact, version: int) -> tuple[Contact, dict[str, Any]]:
         """The contact as it will be stored, and its item (a full replacement, index attributes included)."""
+        now = datetime.now(UTC)
         stored = contact.model_copy(
             update={
                 "version": version,
-                "updated_at": datetime.now(UTC),
+                "created_at": contact.created_at or now,
+                "updated_at": now,
                 "platform_changed_at": contact.latest_platform_change(),
             }
         )
@@ -313,13 +395,6 @@ class ContactStore:
         """Every contact linked to a SuperOffice person, in person-id order (for baseline runs)."""
         for item in self._query("PersonIndex", Key("gsi2pk").eq(f"LINKED#{account_id}")):
             yield LinkedContact(int(item["gsi2sk"]), self._email_of(account_id, item["pk"]))
-
-    def by_person(self, account_id: str, person_id: int) -> list[str]:
-        """E-mails of the contacts linked to ``person_id`` (normally one; more after an e-mail change)."""
-        condition = Key("gsi2pk").eq(f"LINKED#{account_id}") & Key("gsi2sk").eq(
-            self._person_sort_key(person_id)
-        )
-        return [self._email_of(account_id, item["pk"]) for item in self._query("PersonIndex", condition)]
 
     def _query(self, index: str, condition: ConditionBase) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": condition}

@@ -1,4 +1,4 @@
-"""The decision log: every reconciliation decision, kept per contact (the GDPR evidence, design §1.5).
+"""The decision log: every reconciliation decision, kept per contact (the GDPR evidence; docs/architecture.md).
 
 Items live in the contact's partition, next to the contact item:
 ``pk = CONTACT#<account>#<email>``, ``sk = DECISION#<at, stored time>#<purpose>#<12 hex>``; the
@@ -16,17 +16,10 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from consent_sync.domain.contact import DecisionRecord
+from consent_sync.domain.emails import normalise_email
 from consent_sync.store.aws import dynamodb_table
-from consent_sync.store.contacts import (
-    RETRY_ATTEMPTS,
-    StoreBusy,
-    from_dynamo,
-    retry_pause,
-    stored_time,
-    to_dynamo,
-)
-from consent_sync.sync.contact import DecisionRecord
-from consent_sync.sync.emails import normalise_email
+from consent_sync.store.contacts import from_dynamo, stored_time, to_dynamo, until_processed
 
 DECISION_PREFIX = "DECISION#"
 BATCH_WRITE_LIMIT = 25
@@ -53,21 +46,22 @@ class DecisionLog:
         # None stays (stored as NULL): "the side had no row" is part of the evidence.
         return {**to_dynamo(record.model_dump(mode="python")), "pk": pk, "sk": sk}
 
-    def append_many(self, account_id: str, email: str, records: Iterable[DecisionRecord]) -> None:
-        """Append ``records`` to one contact's log: one PutItem for a single record, else BatchWriteItem.
-
-        Batches of 25; unprocessed items are retried with backoff. Raises :class:`StoreBusy` when some
-        stay unprocessed after every retry (the caller's message is then retried as a whole).
-        """
-        self.append_for_contacts(account_id, {email: records})
+    def items_for(
+        self, account_id: str, email: str, records: Iterable[DecisionRecord]
+    ) -> list[dict[str, Any]]:
+        """The items of one contact's records, for writing in one transaction with the contact
+        (:meth:`ContactStore.write`)."""
+        pk = self._pk(account_id, email)
+        return [self._item(pk, record) for record in records]
 
     def append_for_contacts(
         self, account_id: str, records_by_email: Mapping[str, Iterable[DecisionRecord]]
     ) -> None:
         """Append the records of many contacts at once (a reconcile chunk): 25 per BatchWriteItem.
 
-        Same retries and errors as :meth:`append_many`; batching across contacts is what keeps a
-        chunk's log writes at a fraction of a request per contact.
+        Unprocessed items are retried with backoff; :class:`StoreBusy` when some stay unprocessed after
+        every retry (the caller's message is then retried as a whole). Batching across contacts is what
+        keeps a chunk's log writes at a fraction of a request per contact.
         """
         items = [
             self._item(self._pk(account_id, email), record)
@@ -82,16 +76,14 @@ class DecisionLog:
             self._batch_write(items[start : start + BATCH_WRITE_LIMIT])
 
     def _batch_write(self, items: list[dict[str, Any]]) -> None:
-        request: dict[str, Any] = {self._table_name: [{"PutRequest": {"Item": item}} for item in items]}
-        for attempt in range(RETRY_ATTEMPTS + 1):
-            if attempt:
-                retry_pause(attempt)
+        def send(request: dict[str, Any]) -> dict[str, Any]:
             self.requests["BatchWriteItem"] += 1
             response = self._table.meta.client.batch_write_item(RequestItems=request)
-            request = response.get("UnprocessedItems") or {}
-            if not request:
-                return
-        raise StoreBusy(f"BatchWriteItem left items unprocessed after {RETRY_ATTEMPTS} retries")
+            return dict(response.get("UnprocessedItems") or {})
+
+        until_processed(
+            send, {self._table_name: [{"PutRequest": {"Item": item}} for item in items]}, "BatchWriteItem"
+        )
 
     def for_contact(self, account_id: str, email: str, limit: int = 100) -> list[DecisionRecord]:
         """The contact's latest ``limit`` decisions, newest first."""

@@ -22,13 +22,13 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, NamedTuple
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
+from consent_sync.domain.jobs import FAILED, Job
+from consent_sync.domain.vocabulary import JobKind, JobStatus
 from consent_sync.store.aws import dynamodb_table
 from consent_sync.store.contacts import from_dynamo, is_condition_failure, parse_stored_time, stored_time
 
@@ -38,72 +38,9 @@ DEFAULT_RETENTION = timedelta(days=30)
 
 COUNT_PREFIX = "count_"
 SKIPPED_PREFIX = "skipped_"
-FAILED_COUNTER = "failed"
 
 # Counter names become attribute names; keep them to a safe, predictable alphabet.
 _COUNTER_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
-
-
-class JobKind(StrEnum):
-    """What a job tracks."""
-
-    IMPORT = "import"
-    RUN = "run"
-    SENDOUT = "sendout"
-
-
-class JobStatus(StrEnum):
-    """A job's state; everything but ``running`` is final."""
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    COMPLETED_WITH_ERRORS = "completed_with_errors"
-    FAILED = "failed"
-
-
-class Job(BaseModel):
-    """A job as stored."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    account_id: str
-    kind: JobKind
-    job_id: str
-    status: JobStatus
-    meta: dict[str, Any] = Field(default_factory=dict)
-    total_chunks: int | None = None
-    done_chunks: int = 0
-    counters: dict[str, int] = Field(default_factory=dict)
-    skipped: dict[str, int] = Field(default_factory=dict)
-    failed_chunks: list[int] = Field(default_factory=list)
-    """Chunks that went to the dead-letter queue."""
-    error: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None = None
-
-    @property
-    def failed(self) -> int:
-        """The ``failed`` counter (items that could not be processed)."""
-        return self.counters.get(FAILED_COUNTER, 0)
-
-    @property
-    def finished(self) -> bool:
-        """True once the job reached a final status."""
-        return self.status is not JobStatus.RUNNING
-
-    @property
-    def may_complete(self) -> bool:
-        """Running with every chunk counted: worth a :meth:`JobStore.try_complete`.
-
-        A chunk whose recording leaves this False can skip the call: the chunk (or the fan-out's
-        ``set_total``) that counts last sees it True, since each of those updates is atomic.
-        """
-        return (
-            self.status is JobStatus.RUNNING
-            and self.total_chunks is not None
-            and self.done_chunks >= self.total_chunks
-        )
 
 
 class ChunkRecorded(NamedTuple):
@@ -157,10 +94,10 @@ class JobStore:
         self.requests: Counter[str] = Counter()
 
     @staticmethod
-    def _key(account_id: str, kind: JobKind | str, job_id: str) -> dict[str, str]:
+    def _key(account_id: str, kind: JobKind, job_id: str) -> dict[str, str]:
         return {"pk": f"JOB#{account_id}#{JobKind(kind).value}#{job_id}", "sk": JOB_SK}
 
-    def create(self, account_id: str, kind: JobKind | str, job_id: str, meta: Mapping[str, Any]) -> bool:
+    def create(self, account_id: str, kind: JobKind, job_id: str, meta: Mapping[str, Any]) -> bool:
         """Create the job with status ``running``; True when this call created it.
 
         Idempotent: for an id that already exists nothing changes and the result is False (the
@@ -189,13 +126,13 @@ class JobStore:
             raise
         return True
 
-    def get(self, account_id: str, kind: JobKind | str, job_id: str) -> Job | None:
+    def get(self, account_id: str, kind: JobKind, job_id: str) -> Job | None:
         """The job, or None when unknown (strongly consistent)."""
         self.requests["GetItem"] += 1
         item = self._table.get_item(Key=self._key(account_id, kind, job_id), ConsistentRead=True).get("Item")
         return None if item is None else self._job(item)
 
-    def set_total(self, account_id: str, kind: JobKind | str, job_id: str, total_chunks: int) -> Job:
+    def set_total(self, account_id: str, kind: JobKind, job_id: str, total_chunks: int) -> Job:
         """Record how many chunks the job was fanned out into; repeating the same total is harmless.
 
         Call :meth:`try_complete` afterwards: the chunks may all have been counted already.
@@ -225,7 +162,7 @@ class JobStore:
     def record_chunk(
         self,
         account_id: str,
-        kind: JobKind | str,
+        kind: JobKind,
         job_id: str,
         chunk_no: int,
         counters: Mapping[str, int],
@@ -244,21 +181,21 @@ class JobStore:
         return self._count_chunk(account_id, kind, job_id, chunk_no, adds, failed_chunk=False)
 
     def mark_chunk_failed(
-        self, account_id: str, kind: JobKind | str, job_id: str, chunk_no: int, count: int
+        self, account_id: str, kind: JobKind, job_id: str, chunk_no: int, count: int
     ) -> ChunkRecorded:
         """Count a chunk that went to the dead-letter queue as done, with its ``count`` items failed.
 
         Same once-per-chunk guarantee as :meth:`record_chunk` (a chunk is either recorded or failed,
         never both). Call :meth:`try_complete` afterwards.
         """
-        _check_counters({FAILED_COUNTER: count})
-        adds = {COUNT_PREFIX + FAILED_COUNTER: count}
+        _check_counters({FAILED: count})
+        adds = {COUNT_PREFIX + FAILED: count}
         return self._count_chunk(account_id, kind, job_id, chunk_no, adds, failed_chunk=True)
 
     def _count_chunk(
         self,
         account_id: str,
-        kind: JobKind | str,
+        kind: JobKind,
         job_id: str,
         chunk_no: int,
         adds: Mapping[str, int],
@@ -316,7 +253,7 @@ class JobStore:
             ) from error
         return ChunkRecorded(counted=True, job=self._job(response["Attributes"]))
 
-    def try_complete(self, account_id: str, kind: JobKind | str, job_id: str) -> Job | None:
+    def try_complete(self, account_id: str, kind: JobKind, job_id: str) -> Job | None:
         """Complete the job if every chunk is counted; the completed job for exactly one caller.
 
         Returns None when chunks are outstanding, the total is not known yet, or another caller
@@ -337,7 +274,7 @@ class JobStore:
             old.get("status") == JobStatus.RUNNING.value
             and old.get("total_chunks") is not None
             and old.get("done_chunks") == old.get("total_chunks")
-            and old.get(COUNT_PREFIX + FAILED_COUNTER, 0) > 0
+            and old.get(COUNT_PREFIX + FAILED, 0) > 0
         )
         if not complete_with_errors:
             return None
@@ -360,7 +297,7 @@ class JobStore:
                     "#status": "status",
                     "#done": "done_chunks",
                     "#total": "total_chunks",
-                    "#failed": COUNT_PREFIX + FAILED_COUNTER,
+                    "#failed": COUNT_PREFIX + FAILED,
                     "#completed": "completed_at",
                     "#updated": "updated_at",
                 },
@@ -379,7 +316,7 @@ class JobStore:
             return _old_item(error)
         return self._job(response["Attributes"])
 
-    def fail(self, account_id: str, kind: JobKind | str, job_id: str, error: str) -> bool:
+    def fail(self, account_id: str, kind: JobKind, job_id: str, error: str) -> bool:
         """Mark a running job ``failed`` (e.g. its members could not be listed); True when this call did.
 
         ``error`` is shown to operators: give the reason, never credentials or personal data.

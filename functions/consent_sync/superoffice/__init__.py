@@ -1,13 +1,15 @@
-"""SuperOffice Web API client for consent-sync (see ``/work/shared/superoffice/api-notes.md``).
+"""SuperOffice Web API client for consent-sync (see docs/superoffice.md).
 
 Open one :class:`SuperOfficeClient` per tenant per invocation::
 
     with SuperOfficeClient.open(connection, credentials) as client:
         rows = client.consent_rows([1, 2, 3])
+
+``client.py`` holds the endpoints, ``transport.py`` the pacing, retries and API location, ``auth.py``
+the auth schemes (with ``ticket.py`` for Online system users).
 """
 
-from .client import RetryPolicy, SuperOfficeClient, clear_caches
-from .connection import SuperOfficeConnection, SuperOfficeCredentials
+from .client import SuperOfficeClient, clear_caches
 from .errors import (
     AuthError,
     BadRequest,
@@ -18,40 +20,31 @@ from .errors import (
     Unavailable,
 )
 from .models import (
-    ConsentInfo,
     ConsentPurpose,
     ConsentRow,
     ConsentSource,
-    ContactRef,
-    EmailAddress,
     LegalBase,
-    Member,
-    PersonCard,
+    ListedPerson,
     PersonEmailMatch,
     PersonRow,
 )
 from .throttle import TokenBucket
+from .transport import RetryPolicy
 
 __all__ = [
     "AuthError",
     "BadRequest",
     "BadResponse",
-    "ConsentInfo",
     "ConsentPurpose",
     "ConsentRow",
     "ConsentSource",
-    "ContactRef",
-    "EmailAddress",
     "LegalBase",
-    "Member",
+    "ListedPerson",
     "NotFound",
-    "PersonCard",
     "PersonEmailMatch",
     "PersonRow",
     "RetryPolicy",
     "SuperOfficeClient",
-    "SuperOfficeConnection",
-    "SuperOfficeCredentials",
     "SuperOfficeError",
     "Throttled",
     "TokenBucket",

@@ -7,13 +7,17 @@ Field names are Python's; aliases are SuperOffice's (PascalCase entity fields, a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from consent_sync.domain.consent import ConsentState
+from consent_sync.domain.vocabulary import Purpose
+
 from . import queries as q
-from .times import SoTime, latest
+from .times import SoTime
 
 
 def _none_to_empty(value: Any) -> Any:
@@ -143,70 +147,6 @@ class PersonEmailMatch(SoModel):
     email: OptionalText = Field(None, alias=q.P_EMAIL)
 
 
-class EmailAddress(SoModel):
-    """An element of ``Person.Emails`` (order = rank, the first is primary)."""
-
-    value: Text = Field("", alias="Value")
-    stripped_value: Text = Field("", alias="StrippedValue")
-    description: Text = Field("", alias="Description")
-
-
-class ContactRef(SoModel):
-    """The company a person belongs to (``Person.Contact``)."""
-
-    contact_id: int = Field(alias="ContactId")
-    name: Text = Field("", alias="Name")
-
-
-class ConsentInfo(SoModel):
-    """A consent as the person card and ``/Person/{id}/Consent`` show it."""
-
-    consent_person_id: int = Field(0, alias="ConsentPersonId")
-    comment: Text = Field("", alias="Comment")
-    registered: SoTime = Field(None, alias="Registered")
-    registered_associate_id: int = Field(0, alias="RegisteredAssociateId")
-    updated: SoTime = Field(None, alias="Updated")
-    updated_associate_id: int = Field(0, alias="UpdatedAssociateId")
-    legal_base_id: int = Field(0, alias="LegalBaseId")
-    legal_base_key: Text = Field("", alias="LegalBaseKey")
-    legal_base_name: Text = Field("", alias="LegalBaseName")
-    purpose_id: int = Field(0, alias="ConsentPurposeId")
-    purpose_key: Text = Field("", alias="ConsentPurposeKey")
-    purpose_name: Text = Field("", alias="ConsentPurposeName")
-    source_id: int = Field(0, alias="ConsentSourceId")
-    source_key: Text = Field("", alias="ConsentSourceKey")
-    source_name: Text = Field("", alias="ConsentSourceName")
-
-    @property
-    def changed_at(self) -> datetime | None:
-        """``max(Registered, Updated)`` in UTC."""
-        return latest(self.registered, self.updated)
-
-
-class PersonCard(SoModel):
-    """The full person card (``GET /Person/{id}``), the fields the integration uses."""
-
-    person_id: int = Field(alias="PersonId")
-    first_name: Text = Field("", alias="Firstname")
-    middle_name: Text = Field("", alias="MiddleName")
-    last_name: Text = Field("", alias="Lastname")
-    emails: list[EmailAddress] = Field(default_factory=list, alias="Emails")
-    contact: ContactRef | None = Field(None, alias="Contact")
-    created: SoTime = Field(None, alias="CreatedDate")
-    updated: SoTime = Field(None, alias="UpdatedDate")
-    retired: bool = Field(False, alias="Retired")
-    no_mailing: bool = Field(False, alias="NoMailing")
-    consents: list[ConsentInfo] = Field(default_factory=list, alias="Consents")
-
-    @property
-    def primary_email(self) -> str | None:
-        """The first (highest-ranked) e-mail address, ``None`` when there is none."""
-        for email in self.emails:
-            if email.value.strip():
-                return email.value
-        return None
-
-
 # -- Consent rows -------------------------------------------------------------------------------------------
 
 
@@ -265,10 +205,34 @@ class ProjectMemberRow(SoModel):
     contact_id: RefId = Field(None, alias=q.M_CONTACT_ID)
 
 
-class Member(BaseModel):
+class ListedPerson(BaseModel):
     """A person who is a member of a selection or project."""
 
     model_config = ConfigDict(frozen=True)
 
     person_id: int
     contact_id: int | None
+
+
+# -- Consent states ------------------------------------------------------------------------------------------
+
+
+def superoffice_states(rows: Iterable[ConsentRow]) -> dict[int, dict[Purpose, ConsentState]]:
+    """SuperOffice's state per person and purpose, from the bulk-read consent rows.
+
+    Rows of other purposes, or whose legal base or time cannot be read (a list item deleted since), are
+    left out: deciding on a guess could overwrite a real consent.
+    """
+    states: dict[int, dict[Purpose, ConsentState]] = {}
+    purposes = {p.value: p for p in Purpose}
+    for row in rows:
+        purpose = purposes.get(row.purpose_key or "")
+        if purpose is None or not row.legal_base_key or row.changed_at is None:
+            continue
+        states.setdefault(row.person_id, {})[purpose] = ConsentState(
+            legal_base=row.legal_base_key,
+            source=row.source_key,
+            comment=row.comment or None,
+            changed_at=row.changed_at,
+        )
+    return states

@@ -1,7 +1,8 @@
 """Every request shape the client sends: paths, ``$select`` lists, filter templates, page sizes.
 
-This is the one place to edit when a live tenant behaves differently from the documentation. Items that
-api-notes marks **(unconfirmed)** are tagged ``UNCONFIRMED`` below, each with what would change.
+This is the one place to edit when a live tenant behaves differently from the documentation. Items a
+live tenant has not confirmed are tagged ``UNCONFIRMED`` below, each with what would change (see
+docs/superoffice.md).
 
 Row keys of archive responses are the selected column names exactly as written, so the ``$select``
 constants double as the keys the models read (see ``models.py``, which imports them from here).
@@ -24,7 +25,6 @@ MAX_COMMENT_LENGTH: Final = 255
 
 # -- Online login (relative to https://{env}.superoffice.com) ---------------------------------------------
 
-LOGIN_ROOT_TEMPLATE: Final = "https://{environment}.superoffice.com"
 SYSTEM_USER_LOGIN_PATH: Final = "/Login/api/PartnerSystemUser/Authenticate"
 JWKS_PATH: Final = "/login/.well-known/jwks"
 TENANT_STATE_PATH: Final = "/api/state/{context_id}"
@@ -44,8 +44,6 @@ CONSENT_PURPOSES_PATH: Final = "List/ConsentPurpose/Items"
 CONSENT_SOURCES_PATH: Final = "List/ConsentSource/Items"
 
 # -- Persons ------------------------------------------------------------------------------------------------
-
-PERSON_PATH: Final = "Person/{person_id}"
 
 PERSON_ARCHIVE_PATH: Final = "Archive/Person"
 P_ID: Final = "personId"
@@ -73,6 +71,8 @@ PERSON_ARCHIVE_SELECT: Final = (
 #: ``{ids}`` is a comma-separated list of int literals. Long lists are split into several GETs; the POST
 #: form of Archive/Person is UNCONFIRMED and not used.
 PERSONS_BY_ID_FILTER: Final = P_ID + " in ({ids})"
+#: ``{ids}`` are escaped string literals; matching is case-insensitive, as for the e-mail search.
+PERSONS_BY_EMAILS_FILTER: Final = P_EMAIL + " in ({ids})"
 
 PERSON_SEARCH_PATH: Final = "Person"
 PERSON_SEARCH_SELECT: Final = (P_ID, P_REGISTERED, P_EMAIL)
@@ -143,9 +143,10 @@ EP_TENANT_STATE: Final = "GET /api/state/{cust}"
 EP_LEGAL_BASES: Final = "GET /" + LEGAL_BASES_PATH
 EP_CONSENT_PURPOSES: Final = "GET /" + CONSENT_PURPOSES_PATH
 EP_CONSENT_SOURCES: Final = "GET /" + CONSENT_SOURCES_PATH
-EP_PERSON: Final = "GET /Person/{id}"
 EP_PERSON_ARCHIVE: Final = "GET /" + PERSON_ARCHIVE_PATH
 EP_PERSON_SEARCH: Final = "GET /" + PERSON_SEARCH_PATH
+#: The same archive as EP_PERSON_ARCHIVE, filtered on e-mail: counted apart (the duplicate lookup).
+EP_PERSON_BY_EMAIL: Final = "GET /" + PERSON_ARCHIVE_PATH + " by e-mail"
 EP_CONSENT_ARCHIVE: Final = "GET /" + CONSENT_ARCHIVE_PATH
 EP_SELECTION_MEMBERS: Final = "GET /Selection/{id}/Members"
 EP_PROJECT_MEMBERS: Final = "GET /Project/{id}/Members"

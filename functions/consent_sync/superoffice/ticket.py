@@ -1,7 +1,9 @@
 """SuperOffice Online system-user tickets: signing, JWT verification and the per-tenant ticket cache.
 
-The HTTP side of the login lives in ``client.py`` (so it shares retries, rate limiting and call counts);
-this module is the pure part: keys, signatures, token verification and the cache.
+The HTTP side of the login lives in ``auth.py`` (it goes through the transport, so it shares retries,
+rate limiting and call counts); this module is the pure part: keys, signatures, token verification and
+the cache. ``cryptography`` and PyJWT are imported by the functions that use them, so only Online
+(system-user) tenants pay for loading them.
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from . import queries as q
 from .errors import AuthError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 #: A .NET XML key is a few kilobytes at most; refuse anything far larger before parsing it.
 _MAX_XML_KEY_CHARS = 64_000
@@ -34,8 +35,11 @@ class KeyFormatError(ValueError):
 # -- Keys and signatures -------------------------------------------------------------------------------------
 
 
-def load_private_key(text: str) -> rsa.RSAPrivateKey:
+def load_private_key(text: str) -> RSAPrivateKey:
     """Load an RSA private key from PEM (PKCS#1 or PKCS#8) or .NET XML ``<RSAKeyValue>``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     stripped = text.strip()
     if stripped.startswith("<"):
         return parse_xml_private_key(stripped)
@@ -61,12 +65,14 @@ def _xml_int(root: ET.Element, name: str) -> int | None:
     return int.from_bytes(raw, "big")
 
 
-def parse_xml_private_key(text: str) -> rsa.RSAPrivateKey:
+def parse_xml_private_key(text: str) -> RSAPrivateKey:
     """Build an RSA private key from a .NET ``<RSAKeyValue>`` document (base64 big-endian integers).
 
     ``Modulus``, ``Exponent`` and ``D`` are required; ``P``, ``Q``, ``DP``, ``DQ`` and ``InverseQ`` are
     recomputed when absent. The numbers are checked by ``cryptography`` when the key is built.
     """
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if len(text) > _MAX_XML_KEY_CHARS:
         raise KeyFormatError("the XML private key is too large")
     try:
@@ -94,12 +100,15 @@ def parse_xml_private_key(text: str) -> rsa.RSAPrivateKey:
 
 
 def sign_system_user_token(
-    system_user_token: str, private_key: rsa.RSAPrivateKey, *, now: datetime | None = None
+    system_user_token: str, private_key: RSAPrivateKey, *, now: datetime | None = None
 ) -> str:
     """The signed system-user token: ``data + "." + base64(RSA-SHA256 PKCS#1 v1.5 signature of data)``.
 
     ``data`` is ``system_user_token + "." + utcnow`` formatted ``%Y%m%d%H%M``.
     """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     data = f"{system_user_token}.{moment.strftime(q.SIGNATURE_TIME_FORMAT)}"
     signature = private_key.sign(data.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
@@ -122,6 +131,8 @@ def ticket_from_jwt(
     the audience against ``spn:{serial}`` when both claims are present (SuperOffice's documented system-user
     audience), the tenant claim against ``context_id`` when present, and a non-empty ticket claim.
     """
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:

@@ -1,8 +1,8 @@
 """Times as SuperOffice writes them, turned into aware UTC datetimes.
 
-Rules (api-notes §2): a value without an offset is UTC (that is what real responses carry); a value with
-an offset is converted; ``0001-01-01T00:00:00`` (.NET's DateTime.MinValue) means "never" and becomes
-``None``. Everything this package hands out is an aware datetime in UTC.
+Rules (docs/superoffice.md, "Times"): a value without an offset is UTC (that is what real responses
+carry); a value with an offset is converted; ``0001-01-01T00:00:00`` (.NET's DateTime.MinValue) means
+"never" and becomes ``None``. Everything this package hands out is an aware datetime in UTC.
 """
 
 from __future__ import annotations

@@ -17,10 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
+from consent_sync.domain.vocabulary import JobKind, Purpose
 from consent_sync.events import INCOMING, ReconcileChunk
 from consent_sync.store.decisions import DecisionLog
-from consent_sync.store.jobs import JobKind
-from consent_sync.sync.consent import Purpose
 from devtools.local import LocalStack
 from devtools.local.payloads import sqs_record
 from devtools.simulator.testing import SimulatorHandle

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from consent_sync.domain.vocabulary import Purpose
 from consent_sync.superoffice import SuperOfficeClient
-from consent_sync.sync.consent import Purpose
 from devtools.bench import PLANNED
 from devtools.bench.registry import Scenario, load
 from devtools.bench.runner import Outcome, add_growth, growth

@@ -1,4 +1,4 @@
-"""Issue #7, fault injection at a small size: `devtools.chaos.run_chaos` (what `make chaos` runs at a
+"""Fault injection at a small size: `devtools.chaos.run_chaos` (what `make chaos` runs at a
 larger one) on its own local stack and simulator, and its checks asserted one by one."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from consent_sync.sync.consent import Side
+from consent_sync.domain.vocabulary import Side
 from devtools.chaos import IN_FLIGHT_CHECK, ChaosReport, run_chaos
 
 pytestmark = pytest.mark.slow
@@ -42,9 +42,9 @@ def test_changes_were_made_on_both_sides(report: ChaosReport) -> None:
 
 
 def test_both_sides_agree_with_the_rules(report: ChaosReport) -> None:
-    # Found by this test under load: a SuperOffice user's second change within the skew window of
-    # the first (copied to the platform) lost to it; the rules now trust one clock's order
-    # (Rule.SAME_CLOCK, tests/unit/sync/test_plan_echo.py).
+    # A SuperOffice user's second change within the skew window of the first (copied to the
+    # platform) must not lose to it: the rules trust one clock's order
+    # (Rule.SAME_CLOCK, tests/unit/domain/test_plan_echo.py).
     assert report.checks["both sides equal and as the rules say"] == []
 
 

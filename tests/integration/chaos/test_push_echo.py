@@ -1,4 +1,4 @@
-"""Found by the fault-injection run, now fixed: a push's echo must not beat a later platform change.
+"""A push's echo must not beat a later platform change.
 
 A push writes SuperOffice's row with the push's time (SuperOffice keeps when a row was written, not
 when the consent was given). A platform change made more than the skew window after the change that
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consent_sync.sync.consent import Purpose
+from consent_sync.domain.vocabulary import Purpose
 from devtools.local import LocalStack
 from devtools.simulator.testing import SimulatorHandle
 from tests.integration.conftest import Platform

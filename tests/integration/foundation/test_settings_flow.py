@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from consent_sync.accounts import AccountSettings
+from consent_sync.domain.settings import AccountSettings
 from consent_sync.store.accounts import AccountStore
 from devtools.local import LocalStack
 from devtools.simulator.testing import SimulatorHandle

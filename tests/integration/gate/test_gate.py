@@ -1,4 +1,4 @@
-"""The send-out gate (issue #6) through the real PresendFunction and reconcile worker."""
+"""The send-out gate through the real PresendFunction and reconcile worker."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from consent_sync.store.artifacts import get_json, put_text_lines
-from consent_sync.store.jobs import JobKind
-from consent_sync.sync.consent import ConsentState, Purpose, Side
-from consent_sync.sync.contact import StoredConsent
+from consent_sync.domain.consent import ConsentState
+from consent_sync.domain.contact import StoredConsent
+from consent_sync.domain.vocabulary import JobKind, Purpose, Side
+from consent_sync.store.artifacts import get_json
+from devtools.uploads import put_text_lines
 from tests.integration.sync.conftest import Outgoing, People, SyncWorld, superoffice_state
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from consent_sync.domain.vocabulary import Purpose
 from consent_sync.store.contacts import ContactStore
-from consent_sync.sync.consent import Purpose
 from devtools.local import LocalStack, local_stack
 from tests.integration.importing.conftest import Importer, expected_summary, selection_persons, summary
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 
+from consent_sync.domain.consent import WITHDRAWN, ConsentState
+from consent_sync.domain.contact import Contact, StoredConsent
+from consent_sync.domain.emails import validate_email
+from consent_sync.domain.vocabulary import Purpose, Side
 from consent_sync.store.contacts import ContactStore
-from consent_sync.sync.consent import WITHDRAWN, ConsentState, Purpose, Side
-from consent_sync.sync.contact import Contact, StoredConsent
-from consent_sync.sync.emails import validate_email
 from tests.integration.importing.conftest import (
     Importer,
     expected_summary,
@@ -49,10 +50,11 @@ def test_a_selection_becomes_contacts_with_duplicates_and_skips_reported(importe
     # Then every member is counted once, by what happened to it
     assert summary(job) == expected
     assert job.skipped["invalid_email"] == 1
-    # with one bulk read of the persons and one of their consent rows, and no write to SuperOffice
+    # with one bulk read of the persons, one search of their addresses across SuperOffice (for older
+    # duplicates outside the selection), one read of their consent rows, and no write to SuperOffice
     counts = sim.control.counts()
     assert counts["GET /Selection/{id}/Members"] == 1
-    assert counts["GET /Archive/Person"] == 1
+    assert counts["GET /Archive/Person"] == 2
     assert counts["GET /Archive/dynamic"] == 1
     assert not any(key.startswith("PUT") for key in counts)
     # and the platform hears of it
@@ -291,11 +293,11 @@ def test_a_chunk_that_always_fails_goes_to_the_dead_letter_queue(importer: Impor
 
 
 def test_an_older_duplicate_met_later_takes_its_own_states_not_the_younger_ones(importer: Importer) -> None:
-    # Given two persons with one e-mail: the younger with e-marketing 61A, the older with no e-marketing
-    # row at all, each in a selection of its own
+    # Given two persons: the younger with e-marketing 61A, the older with no e-marketing row at all and,
+    # at first, another address; each in a selection of its own
     control = importer.simulator.control
     long_ago = datetime(2019, 1, 1, tzinfo=UTC)
-    older = control.create_person("Ada", "Older", "shared.person@example.com", registered_at=long_ago)
+    older = control.create_person("Ada", "Older", "ada.elsewhere@example.com", registered_at=long_ago)
     younger = control.create_person(
         "Ada", "Younger", "Shared.Person@example.com", registered_at=long_ago + timedelta(days=400)
     )
@@ -307,6 +309,8 @@ def test_an_older_duplicate_met_later_takes_its_own_states_not_the_younger_ones(
         importer.contact(account, "shared.person@example.com").consents[Purpose.EMARKETING].legal_base
         == "61A"
     )
+    # and the older person takes the younger one's address later (an e-mail edit fires nothing)
+    control.set_email(older, "shared.person@example.com")
     importer.run(account, "selection", control.create_selection([older]))
     # Then the contact follows the older person: linked to it, without the younger one's e-marketing,
     # and nothing was written to the older person in SuperOffice

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from consent_sync.domain.consent import ConsentState
+from consent_sync.domain.contact import Contact, DecisionRecord, PlatformValue, SuperOfficeValue
+from consent_sync.domain.vocabulary import Purpose, Side, Trigger
 from consent_sync.store.contacts import ContactStore
 from consent_sync.store.decisions import DecisionLog
-from consent_sync.sync.consent import ConsentState, Purpose, Side
-from consent_sync.sync.contact import Contact, DecisionRecord, PlatformValue, SuperOfficeValue, Trigger
 
 ACCOUNT = "acme"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -36,7 +37,7 @@ def test_records_come_back_newest_first(table_name: str) -> None:
     failed = _record(0, Purpose.STORE).model_copy(
         update={"superoffice": None, "action": "error:unknown_legal_base", "error": "no key TENANT_X"}
     )
-    log.append_many(ACCOUNT, "Ada@Example.com", [*records, failed])
+    log.append_for_contacts(ACCOUNT, {"Ada@Example.com": [*records, failed]})
     assert log.requests == {"BatchWriteItem": 2}
 
     # When the contact's log is read
@@ -52,8 +53,8 @@ def test_limit_and_partitioning(table_name: str) -> None:
     # Given decisions for two contacts, and a contact item in the same partition
     log = DecisionLog(table_name)
     ContactStore(table_name).put_new(Contact(account_id=ACCOUNT, email="one@example.com"))
-    log.append_many(ACCOUNT, "one@example.com", [_record(m) for m in range(5)])
-    log.append_many(ACCOUNT, "two@example.com", [_record(100)])
+    log.append_for_contacts(ACCOUNT, {"one@example.com": [_record(m) for m in range(5)]})
+    log.append_for_contacts(ACCOUNT, {"two@example.com": [_record(100)]})
     assert log.requests["PutItem"] == 1
 
     # Then each contact sees only its own decisions, never the contact item, limited and newest first
@@ -68,7 +69,7 @@ def test_limit_and_partitioning(table_name: str) -> None:
 
 def test_same_instant_and_purpose_are_both_kept(table_name: str) -> None:
     log = DecisionLog(table_name)
-    log.append_many(ACCOUNT, "same@example.com", [_record(1), _record(1)])
+    log.append_for_contacts(ACCOUNT, {"same@example.com": [_record(1), _record(1)]})
     assert len(log.for_contact(ACCOUNT, "same@example.com")) == 2
 
 

@@ -6,14 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from consent_sync.store.jobs import (
-    ChunkOutOfRange,
-    JobKind,
-    JobStatus,
-    JobStore,
-    TotalMismatch,
-    UnknownJob,
-)
+from consent_sync.domain.vocabulary import JobKind, JobStatus
+from consent_sync.store.jobs import ChunkOutOfRange, JobStore, TotalMismatch, UnknownJob
 
 ACCOUNT = "acme"
 

@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 
-from consent_sync.superoffice import (
-    RetryPolicy,
-    SuperOfficeClient,
-    SuperOfficeConnection,
-    SuperOfficeCredentials,
-    clear_caches,
-)
+from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCredentials
+from consent_sync.superoffice import RetryPolicy, SuperOfficeClient, clear_caches
+from devtools.simulator.accounts import simulator_connection, simulator_credentials
 from devtools.simulator.testing import SimulatorHandle, running_simulator
 
 #: Small waits so that the whole set stays fast; Retry-After hints are still honoured in full.
@@ -42,8 +38,7 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def onsite_basic(sim: SimulatorHandle) -> tuple[SuperOfficeConnection, SuperOfficeCredentials]:
     """Connection and credentials for the simulator as an on-site installation with Basic auth."""
-    conn = SuperOfficeConnection(kind="onsite", base_url=sim.api_url, auth="basic", allow_insecure=True)
-    return conn, SuperOfficeCredentials(username=sim.username, password=sim.password)
+    return simulator_connection(sim), simulator_credentials(sim)
 
 
 def online(

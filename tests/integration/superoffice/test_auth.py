@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from consent_sync.superoffice import AuthError, SuperOfficeConnection, SuperOfficeCredentials
+from consent_sync.domain.settings import SuperOfficeCredentials
+from consent_sync.superoffice import AuthError
 from consent_sync.superoffice import queries as q
+from devtools.simulator.accounts import simulator_connection
 from devtools.simulator.testing import SimulatorHandle
 
 from .conftest import OpenClient, online, onsite_basic
@@ -29,13 +31,13 @@ def test_wrong_password_is_an_auth_error_without_the_password(
 
 def test_onsite_ticket(sim: SimulatorHandle, open_client: OpenClient) -> None:
     ticket = sim.control.issue_ticket()
-    conn = SuperOfficeConnection(kind="onsite", base_url=sim.api_url, auth="ticket", allow_insecure=True)
+    conn = simulator_connection(sim, auth="ticket")
     client = open_client(conn, SuperOfficeCredentials(ticket=ticket))
     assert client.consent_sources()
     # An on-site ticket cannot be renewed by the client: a revoked one is an auth error
     sim.control.invalidate_tickets()
     with pytest.raises(AuthError) as info:
-        client.person(1)
+        client.persons_by_ids([1])
     assert ticket not in str(info.value) + repr(info.value)
 
 
@@ -45,7 +47,7 @@ def test_system_user_end_to_end(sim: SimulatorHandle, open_client: OpenClient, x
     conn, creds = online(sim, xml_key=xml_key)
     # When two clients (two invocations in one warm container) call the API
     first = open_client(conn, creds)
-    assert first.person(1).person_id == 1
+    assert [row.person_id for row in first.persons_by_ids([1])] == [1]
     second = open_client(conn, creds)
     assert second.legal_bases()
     # Then the tenant was located and logged in to once, the ticket cached and reused
@@ -61,17 +63,19 @@ def test_system_user_end_to_end(sim: SimulatorHandle, open_client: OpenClient, x
 def test_system_user_ticket_renewed_once_after_401(sim: SimulatorHandle, open_client: OpenClient) -> None:
     conn, creds = online(sim)
     client = open_client(conn, creds)
-    client.person(1)
+    client.persons_by_ids([1])
     # Given every ticket revoked on the server
     assert sim.control.invalidate_tickets() >= 1
     # When the client calls again
-    card = client.person(2)
+    rows = client.persons_by_ids([2])
     # Then it got a 401, logged in again once, and the call succeeded
-    assert card.person_id == 2
+    assert [row.person_id for row in rows] == [2]
     assert client.calls[q.EP_LOGIN] == 2
-    assert client.calls[q.EP_PERSON] == 3
-    statuses = [status for _, _, path, status in sim.control.request_log() if path.endswith("/Person/2")]
-    assert statuses == [401, 200]
+    assert client.calls[q.EP_PERSON_ARCHIVE] == 3
+    statuses = [
+        status for _, _, path, status in sim.control.request_log() if path.endswith("/Archive/Person")
+    ]
+    assert statuses == [200, 401, 200]
 
 
 def test_system_user_with_a_wrong_key_is_refused(sim: SimulatorHandle, open_client: OpenClient) -> None:

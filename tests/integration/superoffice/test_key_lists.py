@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from consent_sync.domain.errors import UnknownKey
 from consent_sync.superoffice import SuperOfficeClient
 from consent_sync.superoffice import queries as q
-from consent_sync.superoffice.errors import BadRequest
 from devtools.simulator.testing import SimulatorHandle
 from tests.integration.superoffice.conftest import onsite_basic
 
@@ -27,7 +27,7 @@ def test_lists_are_shared_by_clients_of_one_tenant(sim: SimulatorHandle) -> None
 def test_an_unknown_key_reads_the_list_again_before_refusing(sim: SimulatorHandle) -> None:
     with SuperOfficeClient.open(*onsite_basic(sim)) as client:
         client.legal_bases()
-        with pytest.raises(BadRequest, match="unknown legal base key 'NEWKEY'"):
+        with pytest.raises(UnknownKey, match="no legal base 'NEWKEY'"):
             client.set_consent(1, "EMARKETING", "NEWKEY", "API")
     assert sim.control.counts()[q.EP_LEGAL_BASES] == 2
     assert q.EP_SET_CONSENT not in sim.control.counts()

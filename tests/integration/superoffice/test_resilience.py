@@ -21,12 +21,12 @@ def test_server_errors_are_retried(sim: SimulatorHandle, open_client: OpenClient
     client = open_client()
     # When a batch of reads runs
     for person_id in range(1, 31):
-        assert client.person(person_id).person_id == person_id
+        assert [row.person_id for row in client.persons_by_ids([person_id])] == [person_id]
     # Then all succeeded, and the log shows errors that were retried
     counts = sim.control.counts()
     failures = sum(v for k, v in counts.items() if k in ("status:500", "status:502", "status:503"))
     assert failures > 0
-    assert client.calls[q.EP_PERSON] == 30 + failures
+    assert client.calls[q.EP_PERSON_ARCHIVE] == 30 + failures
 
 
 def test_retry_after_is_respected_under_rate_limiting(sim: SimulatorHandle, open_client: OpenClient) -> None:
@@ -35,7 +35,7 @@ def test_retry_after_is_respected_under_rate_limiting(sim: SimulatorHandle, open
     client = open_client(requests_per_second=1000.0)
     # When 12 calls are made as fast as the client may
     for person_id in range(1, 13):
-        client.person(person_id)
+        client.persons_by_ids([person_id])
     # Then some got 429, and the next request came no sooner than Retry-After
     log = sim.control.request_log()
     throttled = [i for i, entry in enumerate(log) if entry[3] == 429]
@@ -52,7 +52,7 @@ def test_own_rate_limit_avoids_throttling(sim: SimulatorHandle, open_client: Ope
     client = open_client(requests_per_second=8.0)
     started = time.monotonic()
     for person_id in range(1, 15):
-        client.person(person_id)
+        client.persons_by_ids([person_id])
     # Then it is never throttled, and paced at 8/s
     assert "status:429" not in sim.control.counts()
     assert time.monotonic() - started >= 13 / 8.0 * 0.9
@@ -63,8 +63,8 @@ def test_timeouts_are_retried(sim: SimulatorHandle, open_client: OpenClient) -> 
     sim.control.set_faults(timeout_ratio=0.35, timeout_s=1.0, seed=11)
     client = open_client(request_timeout_s=0.25)
     for person_id in range(1, 16):
-        assert client.person(person_id).person_id == person_id
-    assert client.calls[q.EP_PERSON] > 15
+        assert [row.person_id for row in client.persons_by_ids([person_id])] == [person_id]
+    assert client.calls[q.EP_PERSON_ARCHIVE] > 15
 
 
 def test_short_outage_is_ridden_out(sim: SimulatorHandle, open_client: OpenClient) -> None:

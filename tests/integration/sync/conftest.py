@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
-from consent_sync.accounts import AccountSettings
+from consent_sync.domain.consent import ConsentState
+from consent_sync.domain.contact import Card, Contact, StoredConsent
+from consent_sync.domain.emails import normalise_email
+from consent_sync.domain.jobs import Job
+from consent_sync.domain.settings import AccountSettings
+from consent_sync.domain.vocabulary import JobKind, Purpose, Side
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.contacts import ContactStore
-from consent_sync.store.jobs import Job, JobKind, JobStore
-from consent_sync.sync.consent import ConsentState, Purpose, Side
-from consent_sync.sync.contact import Card, Contact, StoredConsent
-from consent_sync.sync.emails import normalise_email
+from consent_sync.store.jobs import JobStore
 from devtools.local import LocalStack
 from devtools.local.outgoing import OutgoingEvents as Outgoing
 from devtools.simulator.testing import SimulatorHandle, consent_state

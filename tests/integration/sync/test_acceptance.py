@@ -6,9 +6,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+from consent_sync.domain.vocabulary import JobStatus, Purpose, Side
 from consent_sync.store.decisions import DecisionLog
-from consent_sync.store.jobs import JobStatus
-from consent_sync.sync.consent import Purpose, Side
 from tests.integration.sync.conftest import Outgoing, People, SyncWorld
 
 

@@ -12,9 +12,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from consent_sync.sync.consent import ConsentState, Purpose, Side
-from consent_sync.sync.contact import StoredConsent
-from consent_sync.sync.reconcile import FRESH_READ_S
+from consent_sync.domain.consent import ConsentState
+from consent_sync.domain.contact import StoredConsent
+from consent_sync.domain.vocabulary import Purpose, Side
+from consent_sync.flows.reconcile_chunk import FRESH_READ_S
 from tests.integration.sync.conftest import People, SyncWorld
 
 # Each tenant request takes longer than the freshness bound, so one push makes the chunk's read stale.

@@ -13,11 +13,12 @@ from typing import Any
 import boto3
 import pytest
 
+from consent_sync.domain.consent import ConsentState
+from consent_sync.domain.contact import Contact, StoredConsent
+from consent_sync.domain.vocabulary import Purpose, Side
 from consent_sync.events import ContactConsentChanged, ReconcileChunk
+from consent_sync.flows.platform_change import record_change
 from consent_sync.store.contacts import ContactStore, VersionConflict
-from consent_sync.sync.consent import ConsentState, Purpose, Side
-from consent_sync.sync.contact import Contact, StoredConsent
-from consent_sync.sync.platform import record_change
 from devtools.local import LocalStack
 from tests.integration.sync.conftest import Outgoing, People, SyncWorld
 
@@ -52,6 +53,16 @@ def queued_chunks(stack: LocalStack) -> list[ReconcileChunk]:
         for message in messages:
             chunks.append(ReconcileChunk.model_validate_json(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def process(world: SyncWorld, chunks: list[ReconcileChunk]) -> None:
+    """Put taken chunks back on the reconcile queue and let the worker process them."""
+    sqs = boto3.client("sqs", endpoint_url=world.stack.endpoint_url, region_name="eu-west-1")
+    for chunk in chunks:
+        sqs.send_message(
+            QueueUrl=world.stack.outputs["ReconcileQueueUrl"], MessageBody=chunk.model_dump_json()
+        )
+    world.drain()
 
 
 def platform_consent(account_id: str, legal_base: str, at: datetime, pending: bool) -> dict[str, Any]:
@@ -123,10 +134,13 @@ def test_an_incremental_run_queues_changed_persons_and_platform_contacts_then_mo
     assert too_old not in persons
     assert sorted(emails) == sorted([changed, owed, both])
     assert len(persons) == len(set(persons))
-    # and the job knows its total, and the watermark moved to when the SuperOffice query started
+    # and the job knows its total; the watermark stays until the run is done
     job = world.run(account, "r1")
     assert job.total_chunks == len(chunks) == run["chunks"]
     assert job.meta["kind"] == "requested"
+    assert world.accounts.sync_watermark(account) == watermark
+    # When its chunks are reconciled, the watermark moves to when the SuperOffice query started
+    process(world, chunks)
     moved = world.accounts.sync_watermark(account)
     assert moved is not None
     assert before <= moved <= after
@@ -167,6 +181,9 @@ def test_a_baseline_queues_every_linked_and_pending_contact_without_calling_supe
     assert sorted(e for c in chunks for e in c.emails) == sorted([e1, e2, unlinked])
     assert [p for c in chunks for p in c.person_ids] == []
     assert world.superoffice_calls() == 0
+    # and the first watermark is saved when the baseline is done
+    assert world.accounts.sync_watermark(account) is None
+    process(world, chunks)
     assert world.accounts.sync_watermark(account) is not None
 
 
@@ -204,7 +221,9 @@ def test_with_superoffice_down_the_run_fails_and_the_watermark_stays(
     # When Lambda retries the event after recovery, the change is queued and the watermark moves
     answer = invoke(world, "ScheduledSyncFunction", event)
     assert answer["runs"][0]["status"] == "queued"
-    assert person_id in [p for c in queued_chunks(world.stack) for p in c.person_ids]
+    chunks = queued_chunks(world.stack)
+    assert person_id in [p for c in chunks for p in c.person_ids]
+    process(world, chunks)
     moved = world.accounts.sync_watermark(account)
     assert moved is not None
     assert moved > watermark

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from consent_sync.domain.errors import UnknownKey
+from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCredentials
 from consent_sync.superoffice import (
     AuthError,
     BadRequest,
@@ -19,8 +21,6 @@ from consent_sync.superoffice import (
     NotFound,
     RetryPolicy,
     SuperOfficeClient,
-    SuperOfficeConnection,
-    SuperOfficeCredentials,
     Throttled,
     Unavailable,
     clear_caches,
@@ -99,44 +99,14 @@ def test_basic_auth_header_and_lists_are_cached() -> None:
     assert client.calls == {"GET /List/LegalBase/Items": 1}
 
 
-def test_person_card_is_read_with_utc_times() -> None:
-    card = {
-        "PersonId": 5,
-        "Firstname": "Ada",
-        "MiddleName": None,
-        "Lastname": "Lovelace",
-        "Emails": [{"Value": "ada@example.com", "StrippedValue": "ada@example.com", "Description": ""}],
-        "Contact": {"ContactId": 9, "Name": "Engines Ltd"},
-        "CreatedDate": "2026-01-01T10:00:00",
-        "UpdatedDate": "0001-01-01T00:00:00",
-        "Retired": False,
-        "NoMailing": False,
-        "Consents": [
-            {
-                "ConsentPersonId": 11,
-                "Registered": "2026-01-01T10:00:00",
-                "Updated": "2026-02-01T10:00:00+01:00",
-                "LegalBaseKey": "61F",
-                "ConsentPurposeKey": "EMARKETING",
-                "ConsentSourceKey": "USER",
-            }
-        ],
-    }
-    with open_client(lambda r: httpx.Response(200, json=card)) as client:
-        person = client.person(5)
-    assert person.primary_email == "ada@example.com"
-    assert person.middle_name == ""
-    assert person.updated is None
-    assert person.contact is not None
-    assert person.contact.name == "Engines Ltd"
-    assert person.consents[0].changed_at == datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
-
-
 def test_missing_person_is_not_found() -> None:
-    with open_client(lambda r: httpx.Response(404, json={"Message": "no such person"})) as client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"Message": "no such person"})
+
+    with open_client(lists_or(handler)) as client:
         with pytest.raises(NotFound, match="no such person"):
-            client.person(99)
-        assert client.calls["GET /Person/{id}"] == 1  # not retried
+            client.set_consent(99, "EMARKETING", "61A", "API")
+        assert client.calls["PUT /Person/{id}/Consent/{purpose}"] == 1  # not retried
 
 
 def test_unreadable_answers_are_bad_responses() -> None:
@@ -144,7 +114,7 @@ def test_unreadable_answers_are_bad_responses() -> None:
         open_client(lambda r: httpx.Response(200, text="<html>login</html>")) as client,
         pytest.raises(BadResponse),
     ):
-        client.person(1)
+        client.persons_by_ids([1])
     with (
         open_client(lambda r: envelope([{"personId": "not a number"}])) as client,
         pytest.raises(BadResponse, match="personId"),
@@ -331,7 +301,7 @@ def test_set_consent_sends_keys_and_truncates_the_comment() -> None:
 
     with open_client(lists_or(handler)) as client:
         client.set_consent(5, "EMARKETING", "WITHDRAWN", "API", "é" * 300)
-        with pytest.raises(BadRequest, match="legal base key '61Z'"):
+        with pytest.raises(UnknownKey, match="legal base '61Z'"):
             client.set_consent(5, "EMARKETING", "61Z", "API")
     assert len(puts) == 1
     request = puts[0]
@@ -340,6 +310,29 @@ def test_set_consent_sends_keys_and_truncates_the_comment() -> None:
     assert request.url.params["legalBase"] == "WITHDRAWN"
     assert request.url.params["source"] == "API"
     assert request.url.params["comment"] == "é" * 255
+
+
+def test_set_consent_takes_the_platforms_keys_in_any_letter_case() -> None:
+    puts: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        puts.append(request)
+        return httpx.Response(204)
+
+    with open_client(lists_or(handler)) as client:
+        client.set_consent(5, "EMARKETING", "61a", "user")
+        client.set_consent(5, "EMARKETING", "withdrawn", None)  # no source: the tenant's default
+        with pytest.raises(UnknownKey, match="consent source 'WEBFORM'"):
+            client.set_consent(5, "EMARKETING", "61A", "WEBFORM")
+        with pytest.raises(BadRequest, match="consent purpose key 'NEWSLETTER'"):
+            client.set_consent(5, "NEWSLETTER", "61A", "API")
+        # An unknown key reads its list again once before it is refused
+        assert client.calls["GET /List/ConsentSource/Items"] == 2
+        assert client.calls["GET /List/ConsentPurpose/Items"] == 2
+    assert [(r.url.params["legalBase"], r.url.params["source"]) for r in puts] == [
+        ("61A", "USER"),
+        ("WITHDRAWN", "API"),
+    ]
 
 
 def test_5xx_is_retried_then_succeeds() -> None:
@@ -505,9 +498,9 @@ _PEM = _pem()
 def test_requests_are_json_and_counted_by_endpoint_template() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["Accept"] == "application/json"
-        return httpx.Response(200, json=json.loads('{"PersonId": 1}'))
+        return httpx.Response(200, json=json.loads('{"value": []}'))
 
     with open_client(handler) as client:
-        client.person(1)
-        client.person(2)
-    assert client.calls == {"GET /Person/{id}": 2}
+        client.selection_members(1)
+        client.selection_members(2)
+    assert client.calls == {"GET /Selection/{id}/Members": 2}

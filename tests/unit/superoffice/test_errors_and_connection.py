@@ -6,16 +6,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from consent_sync.superoffice import (
-    AuthError,
-    BadRequest,
-    BadResponse,
-    NotFound,
-    SuperOfficeConnection,
-    SuperOfficeCredentials,
-    Throttled,
-    Unavailable,
-)
+from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCredentials
+from consent_sync.superoffice import AuthError, BadRequest, BadResponse, NotFound, Throttled, Unavailable
 from consent_sync.superoffice.errors import error_for_response, error_text, scrub
 
 

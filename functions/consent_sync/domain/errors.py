@@ -1,0 +1,15 @@
+"""The domain's errors: what consent-sync refuses, and why, in words callers can act on."""
+
+from __future__ import annotations
+
+
+class Rejected(Exception):
+    """An event consent-sync refuses; `code` is the machine-readable reason (e.g. `unknown_account`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UnknownKey(ValueError):
+    """A legal base or source the tenant does not have: the push cannot be made (a per-contact error)."""

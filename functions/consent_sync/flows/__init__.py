@@ -1,0 +1,1 @@
+"""One module per use case: each combines the domain with the adapters (store/, superoffice/)."""

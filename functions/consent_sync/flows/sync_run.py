@@ -1,0 +1,282 @@
+"""The sync run (docs/architecture.md): per account with sync on, what changed on either side since the
+account's watermark, fanned out to the reconcile queue in chunks; the watermark advances afterwards.
+
+An incremental run (the 30-minute schedule, `Sync Requested`) collects
+
+- the persons whose consent rows SuperOffice changed since `watermark - overlap` (consent rows, not
+  persons: a Store-and-process change does not move the person's UpdatedDate) → `person_ids` chunks;
+- the contacts whose platform-side consent changed since the same bound (ChangedIndex, a query) and
+  the contacts with a push still owed (PendingIndex) → `emails` chunks.
+
+A baseline run (sync just switched on, `--baseline`, or an account without a watermark yet) queues
+every linked contact plus the pending ones, as `emails` chunks: the contacts are known by e-mail
+already, so the worker reads them in one batch instead of looking persons up one by one. A baseline
+makes no SuperOffice call here; the worker reads SuperOffice per chunk.
+
+The new watermark is the time the SuperOffice query started (a baseline: the time the run started),
+saved only once every chunk is queued. Rows changed while the query paged are at or after it, so the
+next run sees them. SuperOffice unreachable → the run raises (Lambda retries) and the watermark stays.
+
+The planning functions at the top are pure; `sync_accounts` does the I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from consent_sync.config import FunctionConfig, get_config
+from consent_sync.domain.jobs import Job, chunked
+from consent_sync.domain.settings import AccountSettings
+from consent_sync.domain.vocabulary import JobKind, Purpose, RunKind
+from consent_sync.events import JobRef, ReconcileChunk, SyncRequested
+from consent_sync.flows.connect import open_superoffice
+from consent_sync.flows.fanout import start_job
+from consent_sync.observability import logger, metrics
+from consent_sync.store.accounts import AccountStore
+from consent_sync.store.contacts import ContactStore
+from consent_sync.store.jobs import JobStore
+from consent_sync.store.secrets import CredentialsUnavailable
+from consent_sync.superoffice import ConsentRow, SuperOfficeError
+
+_PURPOSE_KEYS = frozenset(p.value for p in Purpose)
+_NOT_IN_IDENTIFIER = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+# ---------------------------------------------------------------- planning (pure)
+
+
+def run_kind(request: SyncRequested | None, watermark: datetime | None) -> RunKind:
+    """What kind of run to do: `baseline` when asked for or when there is no watermark to start from."""
+    if (request is not None and request.baseline) or watermark is None:
+        return RunKind.BASELINE
+    return RunKind.REQUESTED if request is not None else RunKind.SCHEDULED
+
+
+def run_id_for(request: SyncRequested | None, event_id: str | None) -> str:
+    """The run's id: the caller's `run_id`, else one derived from the triggering event.
+
+    Derived from the event id (and from what was asked, never from the watermark), a retried
+    invocation (Lambda delivers the same event again) finds the same job instead of starting a second
+    run, even when the first attempt already saved the account's first watermark.
+    """
+    if request is not None and request.run_id is not None:
+        return request.run_id
+    asked = (
+        RunKind.SCHEDULED if request is None else RunKind.BASELINE if request.baseline else RunKind.REQUESTED
+    )
+    return f"{asked}-{job_id_part(event_id) if event_id else uuid.uuid4().hex}"
+
+
+def job_id_part(event_id: str) -> str:
+    """An event id made safe for a job id (EventBridge ids are UUIDs; anything else is replaced)."""
+    return _NOT_IN_IDENTIFIER.sub("-", event_id)[:100]
+
+
+def superoffice_bound(watermark: datetime, overlap_minutes: int) -> datetime:
+    """Where the incremental query starts: the watermark minus the account's overlap (clock and commit lag)."""
+    return watermark - timedelta(minutes=overlap_minutes)
+
+
+def changed_person_ids(rows: Iterable[ConsentRow]) -> list[int]:
+    """Distinct person ids of changed rows of the purposes consent-sync keeps in step, ascending.
+
+    Rows of other (tenant-defined) purposes, or whose purpose id is not in the tenant's list, change
+    nothing consent-sync holds, so they queue no work.
+    """
+    return sorted({row.person_id for row in rows if row.purpose_key in _PURPOSE_KEYS and row.person_id > 0})
+
+
+def unique_emails(*sources: Iterable[str]) -> list[str]:
+    """The e-mails of all sources, each once, in first-seen order (changed and pending overlap)."""
+    return list(dict.fromkeys(email for source in sources for email in source))
+
+
+def plan_chunks(
+    account_id: str,
+    kind: RunKind,
+    run_id: str,
+    person_ids: Sequence[int],
+    emails: Sequence[str],
+    chunk_size: int,
+) -> list[ReconcileChunk]:
+    """The run's chunks, numbered from 0: SuperOffice-side persons first, then platform-side e-mails."""
+    groups: list[dict[str, Any]] = [{"person_ids": part} for part in chunked(person_ids, chunk_size)]
+    groups += [{"emails": part} for part in chunked(emails, chunk_size)]
+    return [
+        ReconcileChunk(
+            account_id=account_id,
+            trigger=RunKind(kind).trigger,
+            job=JobRef(kind="run", id=run_id, chunk_no=number),
+            **group,
+        )
+        for number, group in enumerate(groups)
+    ]
+
+
+# ---------------------------------------------------------------- running (I/O)
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """What one account's run did in this invocation (the handler's answer, for logs and tests)."""
+
+    account_id: str
+    run_id: str
+    kind: RunKind
+    status: Literal["queued", "completed", "already_queued"]
+    chunks: int
+    person_ids: int
+    emails: int
+    watermark: str | None
+
+
+class SyncRunFailed(RuntimeError):
+    """Some accounts' runs could not be queued (SuperOffice or the secret unreachable); Lambda retries.
+
+    The other accounts' runs were queued; on the retry they are found already queued and not repeated.
+    """
+
+
+def sync_requested(request: SyncRequested, event_id: str) -> dict[str, Any]:
+    """`Sync Requested`: the named account, or every account with sync on."""
+    return sync_accounts(request, event_id=event_id)
+
+
+def schedule_fired(event_id: str) -> dict[str, Any]:
+    """The 30-minute schedule: every account with sync on, kind `scheduled`."""
+    return sync_accounts(None, event_id=event_id)
+
+
+def sync_accounts(request: SyncRequested | None, *, event_id: str | None) -> dict[str, Any]:
+    """Run the sync for `request`'s account (None: the schedule, every account with sync on).
+
+    A named account without sync (integration `none`, or sync off) gets a run with no chunks that
+    completes at once with zeros, so a caller following it is answered; nothing is asked of SuperOffice.
+    """
+    config = get_config()
+    accounts = AccountStore(config.table_name)
+    if request is not None and request.account_id is not None:
+        targets = [accounts.require(request.account_id)]
+    else:
+        stored = (accounts.get(account_id) for account_id in accounts.account_ids())
+        targets = [settings for settings in stored if settings is not None and settings.syncs]
+    # Always one metric, so that a run with nothing to do still shows (and Powertools has something to flush).
+    metrics.add_metric(name="SyncAccounts", unit=MetricUnit.Count, value=len(targets))
+    started: list[RunStarted] = []
+    failed: dict[str, str] = {}
+    for settings in targets:
+        try:
+            started.append(run_account(config, accounts, settings, request, event_id=event_id))
+        except (SuperOfficeError, CredentialsUnavailable) as exc:
+            # One tenant down must not hold up the others; the watermark of this one stays put.
+            logger.warning(
+                "sync run not queued",
+                extra={"account_id": settings.account_id, "error": type(exc).__name__, "problem": str(exc)},
+            )
+            failed[settings.account_id] = f"{type(exc).__name__}: {exc}"
+    if failed:
+        metrics.add_metric(name="SyncRunsNotQueued", unit=MetricUnit.Count, value=len(failed))
+        raise SyncRunFailed(
+            "sync runs not queued for " + "; ".join(f"{account}: {why}" for account, why in failed.items())
+        )
+    return {"status": "ok", "runs": [asdict(run) for run in started]}
+
+
+def run_account(
+    config: FunctionConfig,
+    accounts: AccountStore,
+    settings: AccountSettings,
+    request: SyncRequested | None,
+    *,
+    event_id: str | None,
+) -> RunStarted:
+    """Plan, queue and record one account's run; its completion moves the watermark (`completion`)."""
+    account_id = settings.account_id
+    jobs = JobStore(config.table_name)
+    if not settings.syncs:
+        kind = RunKind.BASELINE if request is not None and request.baseline else RunKind.REQUESTED
+        run_id = run_id_for(request, event_id)
+        completed = start_job(config, account_id, JobKind.RUN, run_id, [], meta=_meta(kind, None, None))
+        return RunStarted(
+            account_id, run_id, kind, "completed" if completed else "already_queued", 0, 0, 0, None
+        )
+
+    watermark = accounts.sync_watermark(account_id)
+    run_id = run_id_for(request, event_id)
+    existing = jobs.get(account_id, JobKind.RUN, run_id)
+    kind = _existing_kind(existing) or run_kind(request, watermark)
+    if existing is not None and existing.total_chunks is not None:
+        # A retried invocation: every chunk was queued before (the run's completion moves the watermark).
+        saved = existing.meta.get("watermark")
+        return RunStarted(account_id, run_id, kind, "already_queued", existing.total_chunks, 0, 0, saved)
+
+    contacts = ContactStore(config.table_name)
+    started_at = datetime.now(UTC)
+    since: datetime | None = None
+    if kind is RunKind.BASELINE:
+        person_ids: list[int] = []
+        emails = unique_emails(
+            (linked.email for linked in contacts.linked(account_id)), contacts.pending(account_id)
+        )
+    else:
+        assert watermark is not None  # run_kind gives baseline without one
+        since = superoffice_bound(watermark, settings.sync_overlap_minutes)
+        with open_superoffice(settings, config) as superoffice:
+            person_ids = changed_person_ids(superoffice.consent_rows_changed_since(since))
+        emails = unique_emails(contacts.changed_since(account_id, since), contacts.pending(account_id))
+
+    chunks = plan_chunks(account_id, kind, run_id, person_ids, emails, config.chunk_size)
+    completed = start_job(
+        config,
+        account_id,
+        JobKind.RUN,
+        run_id,
+        chunks,
+        meta=_meta(kind, since, started_at) | {"person_ids": len(person_ids), "emails": len(emails)},
+    )
+    metrics.add_metric(name="SyncRunsQueued", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "sync run queued",
+        extra={
+            "account_id": account_id,
+            "run_id": run_id,
+            "kind": kind,
+            "chunks": len(chunks),
+            "person_ids": len(person_ids),
+            "emails": len(emails),
+            "since": None if since is None else since.isoformat(),
+        },
+    )
+    return RunStarted(
+        account_id,
+        run_id,
+        kind,
+        "completed" if completed else "queued",
+        len(chunks),
+        len(person_ids),
+        len(emails),
+        started_at.isoformat(),
+    )
+
+
+def _existing_kind(job: Job | None) -> RunKind | None:
+    # A retry keeps the kind its first attempt chose (that attempt may have saved the first watermark).
+    kind = None if job is None else job.meta.get("kind")
+    return RunKind(kind) if kind in set(RunKind) else None
+
+
+def _meta(kind: RunKind, since: datetime | None, watermark: datetime | None) -> dict[str, Any]:
+    # `watermark` is what this run moves the account's watermark to; a retry reads it back from here.
+    return {
+        "kind": kind.value,
+        "trigger": kind.trigger.value,
+        "since": None if since is None else since.isoformat(),
+        "watermark": None if watermark is None else watermark.isoformat(),
+    }

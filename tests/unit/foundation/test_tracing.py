@@ -1,0 +1,136 @@
+"""The tracer costs a cold start only what it must: X-Ray only when tracing is on, patching lazily.
+
+Each case imports ``consent_sync.observability`` in a fresh interpreter: what a cold start imports
+is process-wide state (``sys.modules``, Powertools' shared Tracer configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consent_sync.observability import UntracedProvider, build_tracer
+
+FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
+ON_AWS = {"LAMBDA_TASK_ROOT": "/var/task", "AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_REGION": "eu-west-1"}
+
+
+def _cold(code: str, **environment: str) -> dict[str, Any]:
+    host = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
+    completed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**host, "PYTHONPATH": str(FUNCTIONS), **environment},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_off_the_x_ray_sdk_is_not_imported() -> None:
+    seen = _cold(
+        """
+        import json, sys
+        from consent_sync.observability import tracer
+        @tracer.capture_lambda_handler
+        def handler(event, context):
+            return {"ok": True}
+        print(json.dumps({
+            "result": handler({}, None),
+            "disabled": tracer.disabled,
+            "xray_core": "aws_xray_sdk.core" in sys.modules,
+            "httpx": "httpx" in sys.modules,
+        }))
+        """,
+        LAMBDA_TASK_ROOT="/var/task",
+        AWS_SAM_LOCAL="true",
+    )
+    assert seen == {"result": {"ok": True}, "disabled": True, "xray_core": False, "httpx": False}
+
+
+def test_on_aws_it_traces_botocore_and_httpx_once_imported() -> None:
+    seen = _cold(
+        """
+        import json, sys
+        from consent_sync.observability import tracer
+        before = {"xray_core": "aws_xray_sdk.core" in sys.modules, "httpx": "httpx" in sys.modules,
+                  "requests": "requests" in sys.modules}
+        import botocore.client, httpx
+        from aws_xray_sdk.ext.httpx.patch import _InstrumentedClient
+        print(json.dumps({
+            **before,
+            "disabled": tracer.disabled,
+            "xray_provider": type(tracer.provider).__module__.startswith("aws_xray_sdk"),
+            "botocore_patched": hasattr(botocore.client, "_xray_enabled"),
+            "httpx_patched": httpx.Client is _InstrumentedClient,
+        }))
+        """,
+        **ON_AWS,
+    )
+    assert seen == {
+        "xray_core": True,
+        "httpx": False,  # not imported for the tracer: patched when the function imports it
+        "requests": False,  # not patched at all: the functions do not use it
+        "disabled": False,
+        "xray_provider": True,
+        "botocore_patched": True,
+        "httpx_patched": True,
+    }
+
+
+def test_on_aws_an_already_imported_httpx_is_patched_at_once() -> None:
+    seen = _cold(
+        """
+        import json
+        import httpx
+        from consent_sync.observability import tracer
+        from aws_xray_sdk.ext.httpx.patch import _InstrumentedClient
+        print(json.dumps({"httpx_patched": httpx.Client is _InstrumentedClient}))
+        """,
+        **ON_AWS,
+    )
+    assert seen == {"httpx_patched": True}
+
+
+def test_trace_disabled_switch_turns_it_off_in_lambda() -> None:
+    seen = _cold(
+        """
+        import json, sys
+        from consent_sync.observability import tracer
+        print(json.dumps({"disabled": tracer.disabled, "xray_core": "aws_xray_sdk.core" in sys.modules}))
+        """,
+        POWERTOOLS_TRACE_DISABLED="true",
+        **ON_AWS,
+    )
+    assert seen == {"disabled": True, "xray_core": False}
+
+
+def test_the_untraced_tracer_decorates_and_re_raises() -> None:
+    tracer = build_tracer(False)
+    assert isinstance(tracer.provider, UntracedProvider)
+
+    @tracer.capture_method
+    def double(n: int) -> int:
+        return 2 * n
+
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if event.get("fail"):
+            raise RuntimeError("boom")
+        return {"n": double(event["n"])}
+
+    assert handler({"n": 2}, None) == {"n": 4}
+    with pytest.raises(RuntimeError, match="boom"):
+        handler({"fail": True}, None)
+    tracer.put_annotation("k", "v")
+    tracer.put_metadata("k", {"v": 1})
