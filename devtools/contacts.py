@@ -3,21 +3,25 @@ decision log, and a platform-side consent change reported as the platform would 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from consent_sync.domain.contact import Contact
+from consent_sync.domain.contact import Contact, DecisionRecord
 from consent_sync.domain.emails import InvalidEmail, validate_email
 from consent_sync.domain.settings import AccountSettings
-from consent_sync.domain.vocabulary import Purpose
+from consent_sync.domain.vocabulary import Purpose, Side
 from consent_sync.events import MAX_FUTURE_SKEW, PLATFORM_SOURCE, ContactConsentChanged
 from consent_sync.flows.platform_change import reported_state
 from consent_sync.store.accounts import AccountStore
+from consent_sync.store.aws import client
 from consent_sync.store.bus import publish
 from consent_sync.store.contacts import ContactStore
 from consent_sync.store.decisions import DecisionLog
@@ -108,8 +112,8 @@ def set_consent(
 ) -> dict[str, Any]:
     """Put `Contact Consent Changed` and wait until the platform consent function has dealt with it.
 
-    Returns `{"account_id", "email", "purpose", "legal_base", "changed_at", "status"}` with status
-    `recorded`, or `ignored` (reason `older_than_stored`: the contact holds a later change already).
+    Returns `{"account_id", "email", "purpose", "legal_base", "changed_at", "status", "push"}` with
+    status `recorded`, `overridden` (with `rule`) or `ignored` (reason `older_than_stored`).
     """
     address = checked_email(email)
     settings = known_account(stack, account_id)
@@ -126,40 +130,110 @@ def set_consent(
         )
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
-    publish(stack.bus_name, change, source=PLATFORM_SOURCE)
-    status = _wait_until_handled(ContactStore(stack.table_name), change)
+    event_id = publish(stack.bus_name, change, source=PLATFORM_SOURCE)
+    outcome = _wait_until_handled(stack, change, event_id, syncs=settings.syncs)
     document: dict[str, Any] = {
         "account_id": account_id,
         "email": address,
         "purpose": purpose,
         "legal_base": legal_base,
         "changed_at": when.isoformat(),
-        "status": status,
-        "push": settings.syncs and status == "recorded",
+        "status": outcome.status,
+        "push": settings.syncs and outcome.status == "recorded",
+        "pushed": outcome.push,
     }
-    if status == "ignored":
+    if outcome.rule is not None:
+        document["rule"] = outcome.rule
+    if outcome.status == "ignored":
         document["reason"] = "older_than_stored"
     return document
 
 
-def _wait_until_handled(contacts: ContactStore, change: ContactConsentChanged) -> str:
-    # The function's answer is not visible to the CLI; the contact is. The same state stored means it
-    # was recorded (now or by an identical earlier event); a later state stored means it is ignored.
+@dataclass(frozen=True)
+class _Outcome:
+    status: str
+    push: bool
+    rule: str | None = None
+
+
+def _wait_until_handled(
+    stack: Stack, change: ContactConsentChanged, event_id: str, *, syncs: bool
+) -> _Outcome:
+    """What became of the change: the CLI cannot see the function's answer, but the contact and its
+    decision log show it.
+
+    - `recorded`: the contact holds the change; when the account syncs, the push's decision (logged by
+      the worker moments later) is awaited: pushed, or the push still owed;
+    - `overridden`: recorded, then the reconcile kept SuperOffice's state (a decision on this very
+      change that SuperOffice won, e.g. a withdrawal there inside the skew window), with its rule;
+    - `ignored`: the contact holds a later (or an equal-time withdrawing) change of this purpose.
+    """
+    contacts = ContactStore(stack.table_name)
+    log = DecisionLog(stack.table_name)
     state = reported_state(change)
     deadline = time.monotonic() + RECORD_TIMEOUT_S
+    recorded = False
     while time.monotonic() < deadline:
+        decision = _decision_on(log, change)
+        if decision is not None:
+            if decision.winner is Side.SUPEROFFICE:
+                return _Outcome("overridden", False, decision.rule)
+            if decision.action in ("push", "push_confirmed"):
+                return _Outcome("recorded", True, decision.rule)
         contact = contacts.get(change.account_id, change.email)
         stored = None if contact is None else contact.consents.get(change.purpose)
         if stored is not None and stored.state == state:
-            return "recorded"
-        if stored is not None and stored.changed_at > state.changed_at:
-            return "ignored"
+            recorded = True
+            if not syncs or (
+                contact is not None and change.purpose not in contact.pending and decision is not None
+            ):
+                return _Outcome("recorded", False)
+        elif stored is not None and stored.changed_at >= state.changed_at and not recorded:
+            return _Outcome("ignored", False)
         time.sleep(0.2)
+    if recorded:
+        return _Outcome("recorded", False)  # the push is still owed: the next run retries it
+    reason = _rejection(stack, event_id)
     raise OperatorError(
         "not_applied",
         f"the change was sent but not recorded within {RECORD_TIMEOUT_S:.0f} s; "
-        "the events dead-letter queue says why",
+        + (
+            f"the events dead-letter queue says: {reason}"
+            if reason
+            else "nothing about it arrived in the events dead-letter queue"
+        ),
     )
+
+
+def _decision_on(log: DecisionLog, change: ContactConsentChanged) -> DecisionRecord | None:
+    """The latest decision of this purpose that judged exactly this platform change."""
+    for record in log.for_contact(change.account_id, change.email, limit=20):
+        platform = record.platform
+        if (
+            record.purpose is change.purpose
+            and platform is not None
+            and platform.changed_at == change.changed_at
+            and platform.legal_base.upper() == change.legal_base.strip().upper()
+        ):
+            return record
+    return None
+
+
+def _rejection(stack: Stack, event_id: str) -> str | None:
+    """The reason the events dead-letter queue holds for this event, if any (messages left in place)."""
+    sqs = client("sqs")
+    for _ in range(5):
+        messages = sqs.receive_message(
+            QueueUrl=stack.events_dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=1
+        ).get("Messages", [])
+        for message in messages:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                record = json.loads(message["Body"])
+                if (record.get("event") or {}).get("id") == event_id:
+                    return f"{record['reason']}: {record['message']}"
+        if not messages:
+            return None
+    return None
 
 
 def render_contact(console: Console, contact: Contact) -> None:

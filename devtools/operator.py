@@ -114,6 +114,9 @@ def _merge(
 ) -> AccountSettings:
     """The settings the user asked for: the options given, the rest as the account has it."""
     data: dict[str, Any] = current.model_dump() if current else {"account_id": account_id}
+    if current is not None and current.settings_version is not None:
+        # Saves are ordered by version first: the next one, or the settings function refuses it as stale.
+        data["settings_version"] = current.settings_version + 1
     data["integration"] = options.integration
     if options.legal_basis_sync is not None:
         data["legal_basis_sync"] = options.legal_basis_sync

@@ -51,6 +51,10 @@ def summary_table(outcomes: list[Outcome], *, title: str) -> Table:
     return table
 
 
+#: Decimals of a detail table's column, where one decimal is not enough (a ratio against a limit of 1.5).
+_COLUMN_DIGITS = {"handler_import_ratio": 2}
+
+
 def detail_tables(outcomes: list[Outcome]) -> list[Table]:
     """One table per scenario whose result names ``tables``: a row per name, a column per figure."""
     tables: list[Table] = []
@@ -67,7 +71,10 @@ def detail_tables(outcomes: list[Outcome]) -> list[Table]:
             table.add_column(key, justify="right")
         names = list(dict.fromkeys(name for values in columns.values() for name in values))
         for name in names:
-            table.add_row(str(name), *(_number(values.get(name), 1) for values in columns.values()))
+            table.add_row(
+                str(name),
+                *(_number(values.get(name), _COLUMN_DIGITS.get(key, 1)) for key, values in columns.items()),
+            )
         tables.append(table)
     return tables
 

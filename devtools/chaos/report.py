@@ -1,5 +1,6 @@
 """What the chaos scenario did and found (`ChaosReport`), and how `make chaos` prints it: the changes, the
-faults and retries, the crash, the duplicates and poison, the checks, and each failing contact's story."""
+faults and retries, each crash point (where it was killed, what the redelivery and the sweep did, its
+checks), the duplicates and poison, the checks, and each failing contact's story."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class ChaosReport:
     retries: dict[str, int]
     duplicates: list[str]
     poison: list[dict[str, str]]
-    crash: CrashReport
+    crashes: list[CrashReport]
     runs_to_settle: int
     converge_s: float
     total_s: float
@@ -100,12 +101,8 @@ def print_report(report: ChaosReport, console: Console) -> None:
     faults.add_row("retries in all", str(sum(report.retries.values())))
     console.print(faults)
 
-    crash = report.crash
-    console.print(
-        f"[bold]Worker crash[/]: run {crash.run_id}, chunk of {crash.emails_in_chunk} contacts owing "
-        f"{crash.pushes_owed} pushes; worker process killed={crash.killed} after {crash.killed_after_s:.1f} s, "
-        f"{crash.pushes_applied_before_kill} push(es) already in SuperOffice"
-    )
+    for crash in report.crashes:
+        print_crash(crash, console)
     for line in report.duplicates:
         console.print(f"[bold]Duplicate[/]: {line}")
     for poison in report.poison:
@@ -127,3 +124,39 @@ def print_report(report: ChaosReport, console: Console) -> None:
     for name, problems in report.failed_checks().items():
         for problem in problems[:20]:
             console.print(f"[red]{name}[/]: {problem}")
+
+
+def print_crash(crash: CrashReport, console: Console) -> None:
+    """One crash point: where the worker died, what came after, what the checks found."""
+    point = crash.point
+    console.print(f"[bold]Crash point {point.number}: killed {point.title}[/] ({crash.seconds:.1f} s)")
+    console.print(f"  trigger: call #{crash.nth} of: {point.trigger}")
+    if point.note:
+        console.print(f"  note: {point.note}")
+    console.print(
+        f"  chunk {crash.chunk or '-'} of {crash.contacts_in_chunk} contact(s) owing {crash.pushes_owed} push(es)"
+    )
+    if crash.killed:
+        calls = ", ".join(f"{kind} {n}" for kind, n in sorted(crash.calls_before_kill.items())) or "none"
+        console.print(
+            f"  killed (exit {crash.exit_code}) {crash.killed_after_s:.1f} s in, after: {crash.killed_after}; "
+            f"calls made: {calls}; {crash.pushes_before_kill} owed push(es) in SuperOffice before the kill"
+        )
+    else:
+        console.print(f"  [red]not killed at the point[/] (exit {crash.exit_code})")
+    console.print(f"  job at the kill: {crash.job_at_kill or '-'}")
+    for line in crash.redelivery:
+        console.print(f"  redelivery: {line}")
+    for line in crash.sweep:
+        console.print(f"  sweep: {line}")
+    if crash.window:
+        console.print(f"  [yellow]at-least-once window[/]: {crash.window}")
+    for line in crash.observations:
+        console.print(f"  observed: {line}")
+    console.print(
+        "  checks: "
+        + "; ".join(
+            f"{name} " + ("[green]ok[/]" if not problems else f"[red]{len(problems)} problem(s)[/]")
+            for name, problems in crash.checks.items()
+        )
+    )

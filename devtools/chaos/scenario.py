@@ -1,5 +1,6 @@
 """The chaos scenario from start to end: the world set up, rounds of changes and runs with the faults on
-(and the crash half-way), the faults off until nothing is pending, then the checks."""
+(and, half-way, the worker killed at each crash point in turn), the faults off until nothing is
+pending, then the checks."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Any, TextIO
 from consent_sync.domain.vocabulary import Purpose
 from devtools.chaos.checks import run_checks
 from devtools.chaos.crash import (
+    ALL_POINTS,
     CLIENT_REQUEST_TIMEOUT_S,
     CrashReport,
     counting_retries,
-    crash_worker,
+    crash_points,
     fault_settings,
 )
 from devtools.chaos.report import ChaosReport
@@ -38,12 +40,17 @@ def run_chaos(
     requests_per_second: float = 25.0,
     chunk_size: int = 25,
     crash_timeout_s: float = 2.0,
+    points: tuple[int, ...] = ALL_POINTS,
     log: TextIO | None = None,
 ) -> ChaosReport:
     """The scenario (`devtools.chaos`) at this size; returns what happened and the checks' findings.
 
     ``held_s`` is how long the simulator holds a "timed out" request: past the client's request
-    timeout (10 s) the worker gives up on it while the simulator still applies it.
+    timeout (10 s) the worker gives up on it while the simulator still applies it. ``points`` are the
+    crash points run half-way (`devtools.chaos.crash.POINTS`, all by default), each with the faults
+    off (so that SuperOffice's PUTs can be counted exactly), the faults on again after them.
+    ``crash_timeout_s`` is the killed worker's context budget: its idempotency record stays "in
+    progress" that long, then the message is delivered again.
     """
     rng = random.Random(seed)
     started = time.monotonic()
@@ -76,7 +83,7 @@ def run_chaos(
         sim.control.set_faults(**faults)
         rounds = max(3, min(12, changes // 7))
         per_round = [changes // rounds + (1 if r < changes % rounds else 0) for r in range(rounds)]
-        crash = CrashReport()
+        crashes: list[CrashReport] = []
         for round_no, count in enumerate(per_round):
             if round_no == 0:
                 world.send_poison()
@@ -102,11 +109,13 @@ def run_chaos(
                 duplicating = time.monotonic()
                 world.duplicate_messages()
                 phases["duplicates"] = phases.get("duplicates", 0.0) + time.monotonic() - duplicating
-            if round_no == rounds // 2:
+            if round_no == rounds // 2 and points:
                 crashing = time.monotonic()
-                crash = crash_worker(world, rng, faults, crash_timeout_s)
+                sim.control.clear_faults()
+                crashes = crash_points(world, rng, points, crash_timeout_s)
+                sim.control.set_faults(**faults)
                 world.drain()
-                phases["crash"] = time.monotonic() - crashing
+                phases["crash points"] = time.monotonic() - crashing
         # Faults off: runs until nothing is pending and both sides agree.
         sim.control.clear_faults()
         faults_off = time.monotonic()
@@ -122,7 +131,7 @@ def run_chaos(
         phases["settling"] = time.monotonic() - faults_off
         mark = time.monotonic()
         counts = sim.control.counts()
-        checks = run_checks(world)
+        checks = run_checks(world, crashes=crashes)
         phases["checks"] = time.monotonic() - mark
         statuses = {key: n for key, n in counts.items() if key.startswith("status:")}
         total = api_requests(counts)
@@ -135,7 +144,7 @@ def run_chaos(
             retries=dict(retry_log.retries),
             duplicates=world.duplicates,
             poison=world.poison,
-            crash=crash,
+            crashes=crashes,
             runs_to_settle=settle_runs,
             converge_s=converge_s,
             total_s=time.monotonic() - started,

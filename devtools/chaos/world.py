@@ -1,11 +1,13 @@
 """The chaos scenario's world: the stack and the simulator, the account, its linked contacts, and what
-the scenario does to them (consent changes on both sides, runs, duplicated and poison messages)."""
+the scenario does to them (consent changes on both sides, runs, duplicated and poison messages), and
+what it can see of the result (the completion events on the bus, SuperOffice's consent PUTs, the jobs)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import random
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.dynamodb.conditions import Attr
 
 from consent_sync.domain.consent import ConsentState
 from consent_sync.domain.contact import Card, Contact, StoredConsent
@@ -25,6 +28,7 @@ from consent_sync.store.contacts import ContactStore
 from consent_sync.store.decisions import DecisionLog
 from consent_sync.store.jobs import JobStore
 from consent_sync.store.secrets import secret_name
+from devtools.chaos.child import COMPLETION_TYPES
 from devtools.local import LocalStack
 from devtools.simulator.accounts import simulator_settings
 from devtools.simulator.testing import SimulatorHandle, consent_state
@@ -37,6 +41,32 @@ WITHDRAWN = "WITHDRAWN"
 SKEW = timedelta(seconds=5)
 # Legal bases the changes pick from; withdrawals twice as likely, so that revivals would show.
 LEGAL_BASES = ("61A", "61B", "61C", "61F", WITHDRAWN, WITHDRAWN)
+_CONSENT_PUT = re.compile(r"/Person/(\d+)/Consent/([^/]+)$")
+# The job id each completion event carries.
+_JOB_ID_FIELD = {
+    "Import Completed": "import_id",
+    "Sync Run Completed": "run_id",
+    "Sendout Consent Checked": "",
+}
+
+
+@dataclass(frozen=True)
+class ConsentPut:
+    """One consent PUT SuperOffice served (the simulator's request log)."""
+
+    at: datetime
+    person_id: int
+    purpose: str
+    status: int
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One completion event caught on the bus."""
+
+    detail_type: str
+    job_id: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -89,6 +119,15 @@ class World:
         self.duplicates: list[str] = []
         self.poison: list[dict[str, str]] = []
         self.counts_checked: list[tuple[str, dict[str, int], dict[str, int]]] = []
+        # Every completion event on the bus, as a subscribed platform would receive it.
+        self._outgoing = stack.catch_outgoing(COMPLETION_TYPES, name="chaos-completions")
+        self._completions: list[Completion] = []
+        self.at_least_once: dict[str, str] = {}
+        """Jobs published twice in the documented at-least-once window (a crash between `PutEvents` and
+        `mark_announced`), with what was found; the one-event-per-job check expects two of these."""
+        self._table = boto3.resource("dynamodb", endpoint_url=stack.endpoint_url, region_name=REGION).Table(
+            self.table
+        )
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -274,6 +313,59 @@ class World:
         self.poison.append(
             {"queue": "events", "body": "Contact Consent Changed without email", "expected": "invalid_event"}
         )
+
+    # -- what can be seen ------------------------------------------------------------------------------
+
+    def completions(self, job_id: str | None = None) -> list[Completion]:
+        """The completion events caught so far (of one job), oldest first."""
+        for detail_type in COMPLETION_TYPES:
+            for detail in self._outgoing.take(detail_type):
+                field = _JOB_ID_FIELD[detail_type]
+                self._completions.append(Completion(detail_type, str(detail.get(field, "")), detail))
+        return [c for c in self._completions if job_id is None or c.job_id == job_id]
+
+    def consent_puts(self, since: datetime) -> list[ConsentPut]:
+        """The consent PUTs SuperOffice received at or after `since`, oldest first."""
+        puts = []
+        for at, method, path, status in self.sim.control.request_log():
+            found = _CONSENT_PUT.search(path)
+            if method == "PUT" and found and at >= since:
+                puts.append(ConsentPut(at, int(found.group(1)), found.group(2), status))
+        return puts
+
+    def job_item(self, kind: str, job_id: str) -> dict[str, Any]:
+        """A job's item as stored, outbox attributes and claim included (`store/jobs.py`)."""
+        item = self._table.get_item(Key=job_key(kind, job_id), ConsistentRead=True).get("Item")
+        return dict(item or {})
+
+    def set_job_attribute(self, kind: str, job_id: str, name: str, value: str) -> None:
+        """Overwrite one attribute of a job item (the claim's time, to let its lease lapse)."""
+        self._table.update_item(
+            Key=job_key(kind, job_id),
+            UpdateExpression="SET #name = :value",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#name": name},
+            ExpressionAttributeValues={":value": value},
+        )
+
+    def job_items(self) -> list[dict[str, Any]]:
+        """Every job item of the account."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("sk").eq("JOB") & Attr("pk").begins_with(f"JOB#{ACCOUNT}#"),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.scan(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def job_key(kind: str, job_id: str) -> dict[str, str]:
+    """The key of a job item of the account (`JobStore._key`)."""
+    return {"pk": f"JOB#{ACCOUNT}#{kind}#{job_id}", "sk": "JOB"}
 
 
 def api_requests(counts: dict[str, int]) -> int:

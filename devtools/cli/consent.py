@@ -41,6 +41,12 @@ def consent_set(
             print_json(document)
         elif document["status"] == "ignored":
             out.print("ignored: the contact holds a later change of this purpose", highlight=False)
+        elif document["status"] == "overridden":
+            out.print(
+                f"overridden: recorded {purpose} {legal_base} for {document['email']}, then SuperOffice's "
+                f"state was kept (rule {document.get('rule')})",
+                highlight=False,
+            )
         else:
             push = "; its push to SuperOffice is queued" if document["push"] else ""
             out.print(f"recorded {purpose} {legal_base} for {document['email']}{push}", highlight=False)

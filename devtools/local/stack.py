@@ -42,6 +42,24 @@ class LocalStack:
     template: Template
     report: ProvisionReport
 
+    def forget_tenant_budgets(self) -> int:
+        """Delete every tenant's shared SuperOffice budget (its tokens and any pause a 429/503 left):
+        tests that clear the simulator's faults start the next scenario with a tenant not held."""
+        dynamodb = client("dynamodb", self.endpoint_url, default_region())
+        table = self.outputs["ConsentTableName"]
+        pages = dynamodb.get_paginator("scan").paginate(
+            TableName=table,
+            FilterExpression="begins_with(pk, :budget)",
+            ExpressionAttributeValues={":budget": {"S": "BUDGET#"}},
+            ProjectionExpression="pk, sk",
+        )
+        deleted = 0
+        for page in pages:
+            for item in page.get("Items", []):
+                dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+                deleted += 1
+        return deleted
+
     def catch_outgoing(self, detail_types: Sequence[str] = (), *, name: str = "outgoing") -> OutgoingEvents:
         """Subscribe to consent-sync's events on this stack's bus (all, or these detail types)."""
         region = default_region()
@@ -89,6 +107,9 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """Start moto on ``port`` (0: a free one), provision ``template`` as stack ``stack_name`` and yield it.
 
+    ``parameters`` override the template's ``Metadata.LocalStack.ParameterOverrides``, which override
+    its defaults.
+
     While the stack is up, ``AWS_ENDPOINT_URL``, the region and fake credentials are set in this
     process's environment. With ``background`` the runtime pumps events in threads (as ``up`` does);
     otherwise call ``stack.runtime.drain()`` to deliver them deterministically.
@@ -115,6 +136,7 @@ def local_stack(
                 region=region,
                 endpoint_url=endpoint.endpoint_url,
                 parameter_overrides=parameters,
+                local_defaults=True,
             )
             routing = read_routing(loaded)
             report = provision(loaded, routing, endpoint.endpoint_url)

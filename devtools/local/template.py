@@ -123,16 +123,26 @@ class Template:
         endpoint_url: str | None = None,
         parameter_overrides: Mapping[str, Any] | None = None,
         account_id: str = MOTO_ACCOUNT_ID,
+        local_defaults: bool = False,
     ) -> Template:
-        """Read ``path`` and bind it to a stack; raise :class:`TemplateError` on unknown parameters."""
+        """Read ``path`` and bind it to a stack; raise :class:`TemplateError` on unknown parameters.
+
+        With ``local_defaults`` (a local stack), the template's own ``Metadata.LocalStack.
+        ParameterOverrides`` apply first and ``parameter_overrides`` over them.
+        """
+        document = load_template_document(path)
+        overrides = {
+            **(local_parameter_overrides(document) if local_defaults else {}),
+            **(parameter_overrides or {}),
+        }
         template = cls(
-            document=load_template_document(path),
+            document=document,
             path=path.resolve(),
             stack_name=stack_name,
             region=region,
             account_id=account_id,
             endpoint_url=endpoint_url.rstrip("/") if endpoint_url else None,
-            parameter_overrides=dict(parameter_overrides or {}),
+            parameter_overrides=overrides,
         )
         unknown = set(template.parameter_overrides) - set(template.document.get("Parameters", {}))
         if unknown:
@@ -440,6 +450,14 @@ class Template:
             return str(self.ref(expression))
 
         return _SUB_VARIABLE.sub(replace, text)
+
+
+def local_parameter_overrides(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameter values a template asks a local stack to use (``Metadata.LocalStack.ParameterOverrides``)."""
+    local = ((document.get("Metadata") or {}).get("LocalStack") or {}).get("ParameterOverrides") or {}
+    if not isinstance(local, Mapping):
+        raise TemplateError("Metadata.LocalStack.ParameterOverrides must be a map of parameter values")
+    return dict(local)
 
 
 def references(node: Any) -> set[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class FunctionConfig(BaseModel):
@@ -32,6 +32,14 @@ class FunctionConfig(BaseModel):
     reconcile_queue_url: str
     events_dlq_url: str
     secret_prefix: str = Field(description="Secrets Manager name prefix of the account credentials")
+    #: ``arn:<partition>:secretsmanager:<region>:<aws account>:secret:<secret_prefix>``: the stack's own
+    #: partition, region and AWS account (the template passes ``AWS::AccountId``, which Lambda does not
+    #: set); an account's secret is this, its account id and Secrets Manager's suffix.
+    secret_arn_prefix: str = Field(pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:")
+    #: Whether settings may point at test endpoints: ``allow_insecure`` (plain http), a ``login_root``
+    #: of their own, loopback or private hosts. Only the local stack and test stacks set it (the
+    #: template's ``AllowTestEndpoints``, forced off in ``prod``); off, such settings are refused.
+    allow_test_endpoints: bool = False
     chunk_size: int = Field(default=200, ge=1, le=500)
     superoffice_requests_per_second: float = Field(default=5.0, gt=0)
     reconcile_max_receive_count: int = Field(default=3, ge=1)
@@ -41,6 +49,12 @@ class FunctionConfig(BaseModel):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**{**_from_environment(type(self), os.environ), **values})
+
+    @model_validator(mode="after")
+    def _one_secret_prefix(self) -> Self:
+        if not self.secret_arn_prefix.endswith(f":secret:{self.secret_prefix}"):
+            raise ValueError("secret_arn_prefix must end in :secret:<secret_prefix>")
+        return self
 
 
 def _from_environment(model: type[BaseModel], environ: Mapping[str, str]) -> dict[str, str]:

@@ -20,8 +20,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
@@ -32,6 +34,15 @@ from consent_sync.domain.vocabulary import JobKind, JobStatus, Purpose, RunKind,
 PLATFORM_SOURCE = "marketing.platform"
 CONSENT_SYNC_SOURCE = "consent-sync"
 MAX_INLINE_RECIPIENTS = 1000
+# A recipient (inline or a line of an S3 list) is at most this many characters once normalised: the
+# longest address RFC 3696 allows (64 + "@" + 255). Longer entries are refused, so a reconcile chunk
+# of them stays far below SQS's message limit.
+MAX_RECIPIENT_LENGTH = 320
+# An S3 recipient list: at most this many recipients (non-blank lines), this many bytes in all, and
+# this many bytes per line (whitespace included). It is read streamed, within that byte budget.
+MAX_LIST_RECIPIENTS = 100_000
+MAX_LIST_BYTES = 32 * 1024 * 1024
+MAX_LIST_LINE_BYTES = 4 * MAX_RECIPIENT_LENGTH + 256
 # A platform clock a little ahead of ours is tolerated; a time further ahead is a bad event.
 MAX_FUTURE_SKEW = timedelta(seconds=5)
 
@@ -41,6 +52,20 @@ def _email(raw: str) -> str:
 
 
 Email = Annotated[str, AfterValidator(_email)]
+
+
+def check_recipient(raw: str) -> str:
+    """`raw` when it may be a recipient: at most `MAX_RECIPIENT_LENGTH` characters once normalised
+    (trimmed and lower-cased, as it is checked).
+
+    Not an address check: a recipient that is no address is judged (blocked), not refused.
+    """
+    if len(normalise_email(raw)) > MAX_RECIPIENT_LENGTH:
+        raise ValueError(f"a recipient is longer than {MAX_RECIPIENT_LENGTH} characters")
+    return raw
+
+
+Recipient = Annotated[str, AfterValidator(check_recipient)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 
@@ -52,11 +77,38 @@ class _Detail(BaseModel):
     detail_type: ClassVar[str]
 
 
+ENVELOPE_TIME = "envelope_time"
+"""Validation context key: the time of the event a detail came in (:func:`parse_event` sets it)."""
+RECEIVED = "received"
+"""Validation context key: the detail is an incoming event's (:func:`parse_event` sets it)."""
+
+
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    return info.context if isinstance(info.context, dict) else {}
+
+
 class IntegrationSettingsUpdated(AccountSettings):
-    """`Integration Settings Updated`: the account's settings, exactly the stored model."""
+    """`Integration Settings Updated`: the account's settings, exactly the stored model.
+
+    Saves are ordered by `settings_version` and then by the event's time (`event_time`, the envelope's
+    `time`, not part of the detail): docs/events.md.
+    """
 
     model_config = ConfigDict(defer_build=True)  # merged with AccountSettings' own
     detail_type: ClassVar[str] = "Integration Settings Updated"
+    _event_time: datetime | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _remember_event_time(self, info: ValidationInfo) -> Self:
+        at = _context(info).get(ENVELOPE_TIME)
+        if isinstance(at, datetime):
+            self._event_time = at
+        return self
+
+    @property
+    def event_time(self) -> datetime | None:
+        """The time of the event these settings came in (None when built otherwise)."""
+        return self._event_time
 
 
 class SourceKind(StrEnum):
@@ -87,6 +139,14 @@ class SyncRequested(_Detail):
     # Given by a caller that wants to follow the run (the CLI's --wait); otherwise one is made up.
     run_id: Identifier | None = None
 
+    @model_validator(mode="after")
+    def _baseline_names_an_account(self, info: ValidationInfo) -> Self:
+        # One event must not baseline every tenant: a baseline comes from switching one account's
+        # sync on (or an operator naming the account).
+        if _context(info).get(RECEIVED) and self.baseline and self.account_id is None:
+            raise ValueError("a baseline run must name its account_id")
+        return self
+
 
 class Channel(StrEnum):
     EMAIL = "email"
@@ -103,7 +163,7 @@ class SendoutStage(_Detail):
     account_id: AccountId
     sendout_id: Identifier
     channel: Channel
-    recipients: list[str] | None = Field(default=None, max_length=MAX_INLINE_RECIPIENTS)
+    recipients: list[Recipient] | None = Field(default=None, max_length=MAX_INLINE_RECIPIENTS)
     recipients_uri: Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9.-]{3,63}/.+$")] | None = None
     # Given by a caller that wants to follow the check (the CLI's --wait); otherwise one is made up.
     check_id: Identifier | None = None
@@ -238,7 +298,7 @@ def parse_event(event: Any, *models: type[M]) -> M:
             f"unexpected detail-type {envelope.detail_type!r}; expected one of {sorted(by_type)}"
         )
     try:
-        return model.model_validate(envelope.detail)
+        return model.model_validate(envelope.detail, context={RECEIVED: True, ENVELOPE_TIME: envelope.time})
     except ValidationError as exc:
         raise InvalidEvent(f"{envelope.detail_type}: {describe_errors(exc)}", _errors(exc)) from exc
 
@@ -289,7 +349,7 @@ class ReconcileChunk(BaseModel):
     trigger: Trigger
     job: JobRef
     person_ids: list[int] = Field(default_factory=list, max_length=1000)
-    emails: list[str] = Field(default_factory=list, max_length=1000)
+    emails: list[Recipient] = Field(default_factory=list, max_length=1000)
     only_emarketing_consented: bool = False
     sendout: SendoutRef | None = None
 

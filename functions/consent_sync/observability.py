@@ -1,5 +1,11 @@
 """The one place Powertools objects are built. Every log line is scrubbed of e-mail addresses and secrets.
 
+Every field of a record is scrubbed, the formatted exception (``exception``) and Powertools' structured
+``stack_trace`` (whose ``value`` is the exception object itself) included: a value that is not JSON
+already is turned into its text, as the serializer would, and that text is scrubbed. What looks like an
+address is :mod:`consent_sync.domain.redaction`'s rule (percent-encoded, quoted and internationalised
+addresses too), so the functions and the SuperOffice client mask alike.
+
 Tracing (``tracer``) costs only what it must at a cold start. Whether it is on is decided once, at
 import, from the environment, by :func:`consent_sync.config.tracing_enabled` (Powertools' own rule: on
 inside Lambda, off under SAM local or Chalice, off when ``POWERTOOLS_TRACE_DISABLED`` is true):
@@ -29,12 +35,8 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from consent_sync.config import tracing_enabled
-from consent_sync.domain.emails import mask_email
+from consent_sync.domain.redaction import mask_emails, redact_credentials
 
-# Anything that looks like an address, including ones with quotes or plus signs in the local part.
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# Authorization header values that may end up in an exception text.
-_AUTH_VALUE = re.compile(r"(?i)\b(Basic|SOTicket|Bearer)\s+[A-Za-z0-9+/=._:-]+")
 _SECRET_KEYS = re.compile(
     r"(?i)(password|passwd|secret|ticket|token|authorization|private_key|privatekey|credentials?|api_?key)"
 )
@@ -43,40 +45,39 @@ _REDACTED = "*****"
 
 def scrub(value: Any, key: str | None = None) -> Any:
     """Return `value` with secrets redacted and e-mail addresses masked, recursively (for logs)."""
-    return _walk(value, key, mask_emails=True)
+    return _walk(value, key, mask=True)
 
 
 def redact_secrets(value: Any, key: str | None = None) -> Any:
     """Return `value` with secret-looking fields and authorization values redacted (for stored events)."""
-    return _walk(value, key, mask_emails=False)
+    return _walk(value, key, mask=False)
 
 
 def _is_secret_key(key: str | None) -> bool:
     return key is not None and bool(_SECRET_KEYS.search(key)) and not key.endswith("_arn")
 
 
-def _walk(value: Any, key: str | None, *, mask_emails: bool) -> Any:
+def _walk(value: Any, key: str | None, *, mask: bool) -> Any:
     if _is_secret_key(key):
         return _REDACTED if value not in (None, "", False) else value
-    if isinstance(value, str):
-        text = _EMAIL.sub(_mask, value) if mask_emails else value
-        return _AUTH_VALUE.sub(lambda m: f"{m.group(1)} {_REDACTED}", text)
     if isinstance(value, dict):
-        return {k: _walk(v, str(k), mask_emails=mask_emails) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_walk(v, None, mask_emails=mask_emails) for v in value]
-    return value
-
-
-def _mask(match: re.Match[str]) -> str:
-    return mask_email(match.group(0))
+        # Keys are scrubbed too (a map keyed by address); whether a value is secret goes by the raw key.
+        return {_walk(k, None, mask=mask): _walk(v, str(k), mask=mask) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_walk(v, None, mask=mask) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # A string, or anything the JSON serializer would write as its text (an exception in Powertools'
+    # stack_trace, a datetime, a model): the text is what would be written, so the text is scrubbed.
+    text = redact_credentials(value if isinstance(value, str) else str(value))
+    return mask_emails(text) if mask else text
 
 
 class ScrubbingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON formatter with every field passed through `scrub` before it is written."""
 
     def serialize(self, log: Any) -> str:
-        return super().serialize(scrub(log) if isinstance(log, dict) else log)
+        return super().serialize(scrub(log))
 
 
 #: The libraries the functions call out with, traced when tracing is on.

@@ -100,3 +100,21 @@ def test_what_does_not_exist_is_exit_1_with_a_json_error(cli: Cli, account: str)
     assert (result.returncode, json.loads(result.stdout)["error"]) == (1, "unknown_contact")
     result = cli("sync", "no-such-account", "--json")
     assert (result.returncode, json.loads(result.stdout)["error"]) == (1, "unknown_account")
+
+
+def test_a_consent_that_loses_to_a_superoffice_withdrawal_is_reported_overridden(
+    cli: Cli, account: str, simulator: SimulatorHandle
+) -> None:
+    # Given a SuperOffice user's withdrawal of Store and process a moment ago
+    withdrawn_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=4)
+    simulator.control.set_consent(PERSON, "STORE", "WITHDRAWN", source="USER", at=withdrawn_at)
+    # When the platform reports a consent 2 s later (inside the skew window)
+    given = (withdrawn_at + timedelta(seconds=2)).isoformat()
+    result = cli.json(
+        "consent", "set", account, EMAIL, "--purpose", "STORE", "--legal-base", "61A", "--changed-at", given,
+    )  # fmt: skip
+    # Then it is recorded, and the sync keeps the withdrawal: the command says so, and succeeds
+    assert (result["status"], result["rule"], result["push"]) == ("overridden", "skew_restrictive", False)
+    shown = cli.json("contact", "show", account, EMAIL)
+    assert shown["consents"]["STORE"]["legal_base"] == "WITHDRAWN"
+    assert simulator.control.consent(PERSON, "STORE")["LegalBaseKey"] == "WITHDRAWN"  # type: ignore[index]

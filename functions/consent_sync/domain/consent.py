@@ -39,7 +39,7 @@ class ConsentState(BaseModel):
     time is rejected, because guessing its zone could reorder changes and so pick the wrong winner.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     legal_base: _Key
     source: str | None = None

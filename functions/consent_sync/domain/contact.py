@@ -24,7 +24,7 @@ _NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 class Card(BaseModel):
     """The contact card fields copied from the SuperOffice person; every field may be missing."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     first_name: str | None = None
     last_name: str | None = None
@@ -73,7 +73,7 @@ class PushedState(BaseModel):
     the time of the change that was pushed, so the echo is judged by that (see `plan.without_echo`).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     legal_base: str
     changed_at: UtcDateTime
@@ -82,6 +82,9 @@ class PushedState(BaseModel):
     confirmed_at: UtcDateTime | None = None
     """When SuperOffice answered the PUT (absent in records older than this field): SuperOffice stamps
     the row between `pushed_at` and this, give or take the clocks' skew."""
+    job_id: str | None = None
+    """The job whose worker made the push: a chunk delivered again after a crash counts the contact as
+    pushed by its run, though it finds it in step."""
     changed_in: Side = Side.PLATFORM
     """Whose clock `changed_at` is: the side the pushed change was made in (a platform change, as a
     rule; a state once pulled from SuperOffice and pushed to another person keeps SuperOffice's)."""
@@ -92,7 +95,7 @@ class ImportMark(BaseModel):
     or a redelivered message) counts every member as the first processing did, whatever the order in
     which the chunks of the import arrive."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     import_id: _NonEmpty
     outcomes: dict[int, ImportOutcome] = Field(default_factory=dict)
@@ -109,7 +112,7 @@ class Contact(BaseModel):
     succeeded yet); the next run retries them.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     account_id: _NonEmpty
     email: _NonEmpty
@@ -167,7 +170,7 @@ class Contact(BaseModel):
 class SuperOfficeValue(BaseModel):
     """SuperOffice's state as the decision saw it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     legal_base: str
     source: str | None = None
@@ -185,7 +188,7 @@ class SuperOfficeValue(BaseModel):
 class PlatformValue(BaseModel):
     """The platform's state as the decision saw it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     legal_base: str
     source: str | None = None
@@ -209,7 +212,7 @@ class DecisionRecord(BaseModel):
     dropped (docs/sync-rules.md).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     at: UtcDateTime
     trigger: Trigger

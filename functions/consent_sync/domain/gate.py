@@ -30,7 +30,7 @@ class BlockReason(StrEnum):
 class Verdict(BaseModel):
     """Allowed, or blocked with exactly one reason."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     allowed: bool
     reason: BlockReason | None = None
@@ -40,9 +40,6 @@ class Verdict(BaseModel):
         if self.allowed == (self.reason is not None):
             raise ValueError("a verdict has a reason exactly when it is blocked")
         return self
-
-
-_ALLOWED_VERDICT = Verdict(allowed=True)
 
 
 def verdict(store: ConsentState | None, emarketing: ConsentState | None, *, known: bool) -> Verdict:
@@ -67,7 +64,7 @@ def verdict(store: ConsentState | None, emarketing: ConsentState | None, *, know
         return Verdict(allowed=False, reason=BlockReason.EMARKETING_WITHDRAWN)
     if not is_active(emarketing):
         return Verdict(allowed=False, reason=BlockReason.NO_EMARKETING_BASIS)
-    return _ALLOWED_VERDICT
+    return Verdict(allowed=True)
 
 
 def verdicts_for(

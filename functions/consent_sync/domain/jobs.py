@@ -36,7 +36,7 @@ def chunked(items: Sequence[T], size: int) -> list[list[T]]:
 class Job(BaseModel):
     """A job as stored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     account_id: str
     kind: JobKind
@@ -49,6 +49,10 @@ class Job(BaseModel):
     skipped: dict[str, int] = Field(default_factory=dict)
     failed_chunks: list[int] = Field(default_factory=list)
     """Chunks that went to the dead-letter queue."""
+    counted_chunks: list[int] = Field(default_factory=list)
+    """Chunks counted in (done or failed)."""
+    announced_at: datetime | None = None
+    """When the completion event was published (None: not yet, or the job has none)."""
     error: str | None = None
     created_at: datetime
     updated_at: datetime

@@ -47,7 +47,7 @@ class Decision(BaseModel):
     equal and deciding again gives no change.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     winner: Side | None
     rule: Rule

@@ -7,7 +7,9 @@ secret in Secrets Manager.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
@@ -218,6 +220,9 @@ class AccountSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     account_id: AccountId
+    #: The producer's version of these settings, increased with every change (docs/events.md): a save
+    #: older than the stored one is refused. Without it, saves are ordered by the event's time.
+    settings_version: int | None = Field(default=None, ge=1, le=2**63 - 1)
     integration: Integration
     legal_basis_sync: bool = False
     superoffice: SuperOfficeSettings | None = None
@@ -247,3 +252,83 @@ class AccountSettings(BaseModel):
 def sync_switched_on(previous: AccountSettings | None, current: AccountSettings) -> bool:
     """True when this save turns legal-basis sync on (from off, from `none`, or for a new account)."""
     return current.syncs and not (previous is not None and previous.syncs)
+
+
+def baseline_owed(previous: AccountSettings | None, current: AccountSettings, *, pending: bool) -> bool:
+    """True when a baseline run is owed after saving `current` over `previous`.
+
+    Owed when this save switches sync on, or when an earlier save switched it on and its run was never
+    requested (`pending`: publishing failed after that save) and sync is still on.
+    """
+    return sync_switched_on(previous, current) or (pending and current.syncs)
+
+
+# -- Which endpoints a stack accepts ---------------------------------------------------------------------
+
+#: Host names that never name a customer's SuperOffice on the internet.
+_INTERNAL_NAMES = ("localhost", "localhost.localdomain")
+_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain")
+
+
+class EndpointRefused(ValueError):
+    """A connection this stack may not call; `code` is the rejection reason (docs/events.md)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_endpoints(connection: SuperOfficeConnection, *, allow_test_endpoints: bool) -> None:
+    """Refuse what only a local or test stack may use (raises :class:`EndpointRefused`).
+
+    The credentials go to the connection's hosts, and an Online connection checks the system-user
+    token against the JWKS of its login root: a login root of the sender's choosing would check
+    nothing. So, unless the stack allows test endpoints (``AllowTestEndpoints``, never in ``prod``):
+    no ``allow_insecure`` (plain http), no ``login_root`` other than SuperOffice's own for the
+    environment, and no on-site ``base_url`` on a loopback, private, link-local or otherwise
+    non-public address or an internal host name.
+    """
+    if allow_test_endpoints:
+        return
+    if connection.allow_insecure:
+        raise EndpointRefused(
+            "allow_insecure_not_allowed",
+            "allow_insecure (plain http) is for local and test stacks; this stack accepts https only",
+        )
+    if connection.login_root and connection.login_root.rstrip("/").lower() != _default_login_root(connection):
+        raise EndpointRefused(
+            "login_root_not_allowed",
+            "login_root is for local and test stacks; this stack logs in at "
+            f"{_default_login_root(connection)} only",
+        )
+    if connection.base_url and is_internal_host(urlsplit(connection.base_url).hostname or ""):
+        raise EndpointRefused(
+            "superoffice_host_not_allowed",
+            "base_url names a loopback, private or internal host; this stack calls public hosts only",
+        )
+
+
+def _default_login_root(connection: SuperOfficeConnection) -> str:
+    return LOGIN_ROOT_TEMPLATE.format(environment=connection.environment or "online")
+
+
+def is_internal_host(host: str) -> bool:
+    """True for a host that is no public internet host: an internal name or a non-global IP literal.
+
+    IPv4 literals are read as the resolver reads them (``127.1``, ``2130706433``, ``0x7f.1`` are all
+    127.0.0.1). Names are not resolved: the domain does no I/O.
+    """
+    name = host.strip("[]").rstrip(".").lower()
+    if not name or name in _INTERNAL_NAMES or name.endswith(_INTERNAL_SUFFIXES):
+        return True
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return False  # a name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global

@@ -7,7 +7,7 @@ chunk verdict files are merged into one results document first; its URI is in th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,6 +32,7 @@ from consent_sync.observability import logger
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.artifacts import get_json, list_keys, put_json, verdicts_prefix
 from consent_sync.store.bus import publish
+from consent_sync.store.jobs import JobStore
 
 
 def import_completed(job: Job) -> ImportCompleted:
@@ -105,9 +106,40 @@ def advance_watermark(job: Job) -> None:
     )
 
 
-def announce(job: Job) -> None:
-    """Publish the completion event of a finished job, whatever its kind (a sync run first moves its
-    account's watermark)."""
+STALE_AFTER = timedelta(hours=1)
+"""A running job without progress for this long has a chunk that died uncounted (its worker killed by a
+timeout or out of memory on the last delivery, so it never gave the chunk up): the sweep finishes it."""
+
+
+def announce(job: Job) -> bool:
+    """Publish the completion event of a finished job, whatever its kind, exactly once.
+
+    The job is in the outbox from the moment it completed (`JobStore.try_complete` records that in
+    the same write): claim it, move a sync run's watermark, publish, then take it out. A caller that
+    stops anywhere before the last step leaves it there, and `sweep` publishes it after the claim
+    lapses. Only a stop between publishing and taking it out can publish it twice (the event's job id
+    tells a consumer it is the same).
+    """
+    jobs = JobStore(get_config().table_name)
+    if not jobs.claim_announcement(job):
+        logger.info("completion already published or being published", extra={"job_id": job.job_id})
+        return False
+    try:
+        _publish(job)
+    except Exception:
+        # The job stays in the outbox: the next sweep publishes it. The chunk that completed the job
+        # is done; failing it would only send it round again.
+        jobs.release_claim(job)
+        logger.exception(
+            "completion event not published; it stays in the outbox for the sweep",
+            extra={"account_id": job.account_id, "kind": job.kind.value, "job_id": job.job_id},
+        )
+        return False
+    jobs.mark_announced(job)
+    return True
+
+
+def _publish(job: Job) -> None:
     advance_watermark(job)
     event = completion_event(job)
     logger.info(
@@ -125,6 +157,28 @@ def announce(job: Job) -> None:
         announce_check(get_config(), job)
     elif event is not None:
         publish(get_config().event_bus_name, event)
+
+
+def sweep(*, now: datetime | None = None, stale_after: timedelta = STALE_AFTER) -> dict[str, int]:
+    """Finish the jobs whose chunks died uncounted, and publish every completion still in the outbox.
+
+    Run by the 30-minute schedule: no job stays `running` for good, and no recorded completion goes
+    unannounced, whatever stopped the worker that should have announced it.
+    """
+    now = now or datetime.now(UTC)
+    jobs = JobStore(get_config().table_name)
+    finished = 0
+    for job in jobs.running():
+        if now - job.updated_at >= stale_after and jobs.finish_stale(job) is not None:
+            finished += 1
+            logger.warning(
+                "job finished by the sweep: chunks never counted are failed",
+                extra={"account_id": job.account_id, "kind": job.kind.value, "job_id": job.job_id},
+            )
+    announced = 0
+    for job in jobs.in_outbox():
+        announced += announce(job)
+    return {"finished_stale": finished, "announced": announced}
 
 
 def merge_results(config: FunctionConfig, job: Job) -> dict[str, Any]:

@@ -1,14 +1,20 @@
 """Opening the SuperOffice client of an account: its connection from the settings, its credentials
-from Secrets Manager, its request rate from the settings or the stack's default."""
+from Secrets Manager, its request rate from the settings or the stack's default, paced by the
+tenant's budget shared with every other worker (`store.budget`)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from consent_sync.config import FunctionConfig
 from consent_sync.domain.settings import AccountSettings, SuperOfficeCredentials
+from consent_sync.store.budget import SharedBudget
 from consent_sync.store.secrets import CredentialsUnavailable, read_credentials
-from consent_sync.superoffice import SuperOfficeClient
+
+if TYPE_CHECKING:
+    from consent_sync.superoffice import SuperOfficeClient
 
 
 def open_superoffice(
@@ -19,6 +25,10 @@ def open_superoffice(
     Raises ``ValueError`` for an account that may not call SuperOffice (integration ``none``), and
     :class:`CredentialsUnavailable` when the secret cannot be read or does not hold credentials.
     """
+    # Imported here: the client (and httpx, when it opens) is loaded by the first call that needs one,
+    # not by every function whose flows can open one.
+    from consent_sync.superoffice.client import SuperOfficeClient
+
     if not settings.talks_to_superoffice or settings.superoffice is None:
         raise ValueError(f"account {settings.account_id!r} does not call SuperOffice (integration none)")
     superoffice = settings.superoffice
@@ -30,9 +40,13 @@ def open_superoffice(
         # The validation error would name fields only, but say less: it is about a secret.
         raise CredentialsUnavailable("the credentials secret does not hold SuperOffice credentials") from None
     rate = superoffice.requests_per_second or config.superoffice_requests_per_second
+    connection = superoffice.connection()
+    # One budget per tenant for every worker of the deployment, so concurrency can grow with the
+    # number of tenants while no tenant receives more than its rate (and a 429 holds them all).
+    budget = SharedBudget(config.table_name, connection.tenant_key, rate)
     if timeout_s is None:
-        return SuperOfficeClient.open(superoffice.connection(), credentials, requests_per_second=rate)
+        return SuperOfficeClient.open(connection, credentials, requests_per_second=rate, rate_limiter=budget)
     # A bound on each call, retries included: a send-out check passes a shorter one.
     return SuperOfficeClient.open(
-        superoffice.connection(), credentials, requests_per_second=rate, timeout_s=timeout_s
+        connection, credentials, requests_per_second=rate, rate_limiter=budget, timeout_s=timeout_s
     )

@@ -34,7 +34,9 @@ def start_job(
     Queuing the same job again (a retried invocation) sends the chunks again; they are counted once.
     """
     jobs = JobStore(config.table_name)
-    jobs.create(account_id, kind, job_id, json.loads(json.dumps(meta, default=str)))
+    # The chunk sizes let the sweep count a chunk that died uncounted as that many failures.
+    sized = {**meta, "chunk_sizes": [chunk.size for chunk in chunks]}
+    jobs.create(account_id, kind, job_id, json.loads(json.dumps(sized, default=str)))
     enqueue(config.reconcile_queue_url, chunks)
     jobs.set_total(account_id, kind, job_id, len(chunks))
     completed = jobs.try_complete(account_id, kind, job_id)

@@ -49,6 +49,7 @@ from consent_sync.domain.linking import (
 )
 from consent_sync.domain.plan import (
     ACTION_PUSH,
+    ACTION_PUSH_CONFIRMED,
     ContactPlan,
     Push,
     plan_contact,
@@ -402,9 +403,9 @@ class _ChunkWork:
         """Every other SuperOffice person with an e-mail of this chunk, in one bulk read.
 
         The oldest person with an address is the one synced, wherever it is in SuperOffice (not only
-        in the selection or run at hand). Searched: an import's members, and known contacts whose last
-        search is older than `DUPLICATES_RECHECK` (or that were never searched, like a contact the
-        platform created before any person was linked to it).
+        in the selection or run at hand). Searched: the addresses an import would create a contact
+        for, and known contacts whose last search is older than `DUPLICATES_RECHECK` (or that were
+        never searched, like a contact the platform created before any person was linked to it).
         """
         now = datetime.now(UTC)
         addresses = dict.fromkeys([*(m.email for m in members), *platform_emails])
@@ -416,8 +417,7 @@ class _ChunkWork:
             or (known.get(email) is None and self.importing)
         }
         self.searched_at = now
-        # An import searches all its members' addresses: one bulk read whatever their contacts' state.
-        wanted = set(addresses) if self.importing and members else set(self.searched)
+        wanted = set(self.searched)
         if not wanted:
             return []
         have = {m.person_id for m in members}
@@ -517,7 +517,16 @@ class _ChunkWork:
                 linking.outcomes, person_id, push_failed=pushes.failed, conflicts=len(conflicts)
             )
         else:
-            self.tally.reconciled(pushed=pushes.pushed, pulled=plan.pulled, failed=pushes.failed)
+            self.tally.reconciled(
+                pushed=self._pushed_by_this_job(plan, pushes), pulled=plan.pulled, failed=pushes.failed
+            )
+
+    def _pushed_by_this_job(self, plan: ContactPlan, pushes: _PushResult) -> bool:
+        """Pushed now, or by an earlier delivery of this job that stopped before counting the chunk
+        (a push it made shows on the contact, or SuperOffice turned out to hold one still owed)."""
+        if pushes.pushed or any(r.action == ACTION_PUSH_CONFIRMED for r in plan.records):
+            return True
+        return any(state.job_id == self.chunk.job.id for state in plan.contact.pushed.values())
 
     def _plan(
         self, linking: Linking, person_id: int, contact: Contact | None
@@ -596,6 +605,7 @@ class _ChunkWork:
                     changed_at=push.state.changed_at,
                     pushed_at=now,
                     confirmed_at=datetime.now(UTC),
+                    job_id=self.chunk.job.id,
                     changed_in=push.state.changed_in
                     if isinstance(push.state, StoredConsent)
                     else Side.PLATFORM,

@@ -3,13 +3,17 @@
 A check is a job of kind `sendout`. Each chunk reconciles its recipients (the worker, trigger
 `presend`) and writes one verdict per recipient to S3; the chunk that completes the job merges the
 chunk files into one results document and emits `Sendout Consent Checked`.
+
+A recipient list in S3 is read only from the account's own place in the stack's artifacts bucket,
+``s3://<bucket>/recipients/<account_id>/…``, and only within the limits of docs/events.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +22,13 @@ from consent_sync.domain.contact import Contact
 from consent_sync.domain.emails import normalise_email
 from consent_sync.domain.errors import Rejected
 from consent_sync.domain.gate import verdict_counters, verdicts_for
-from consent_sync.domain.jobs import chunked
 from consent_sync.domain.settings import AccountSettings, PresendFailurePolicy
 from consent_sync.domain.vocabulary import JobKind
 from consent_sync.events import (
+    MAX_LIST_BYTES,
+    MAX_LIST_LINE_BYTES,
+    MAX_LIST_RECIPIENTS,
+    MAX_RECIPIENT_LENGTH,
     JobRef,
     ReconcileChunk,
     SendoutRef,
@@ -30,17 +37,81 @@ from consent_sync.events import (
 from consent_sync.flows.fanout import start_job
 from consent_sync.observability import logger
 from consent_sync.store.accounts import AccountStore
-from consent_sync.store.artifacts import ArtifactMissing, put_json, read_lines, verdicts_prefix
+from consent_sync.store.artifacts import (
+    ArtifactMissing,
+    ListRefused,
+    put_json,
+    read_lines,
+    split_uri,
+    verdicts_prefix,
+)
 from consent_sync.store.contacts import ContactStore, VersionConflict
 from consent_sync.store.freshness import FreshnessStore
 
+# The emails of one reconcile chunk, as JSON, stay within this many bytes: ten chunks (one SQS
+# SendMessageBatch) then stay below SQS's 256 KiB, whatever the recipients look like. Lists of
+# ordinary addresses reach the chunk size long before.
+MAX_CHUNK_EMAIL_BYTES = 24 * 1024
 
-def recipients_of(request: SendoutStage) -> list[str]:
-    """The recipients, normalised, each once, in first-seen order (inline list or S3 list)."""
-    raw: Iterable[str] = (
-        request.recipients if request.recipients is not None else read_lines(request.recipients_uri or "")
-    )
-    return list(dict.fromkeys(normalise_email(r) for r in raw if r.strip()))
+
+def recipients_prefix(account_id: str) -> str:
+    """Where an account's recipient lists must be in the artifacts bucket."""
+    return f"recipients/{account_id}/"
+
+
+def recipients_of(request: SendoutStage, bucket: str) -> list[str]:
+    """The recipients, normalised, each once, in first-seen order (inline list or S3 list).
+
+    Raises `Rejected`: `recipients_forbidden` for a list outside ``s3://<bucket>/recipients/<account>/``,
+    `recipients_too_large`, `recipients_line_too_long` or `recipients_too_many` beyond a limit,
+    `recipients_unreadable` for a list that cannot be read.
+    """
+    raw: Iterable[str] = request.recipients if request.recipients is not None else _listed(request, bucket)
+    try:
+        return list(dict.fromkeys(normalise_email(r) for r in raw if r.strip()))
+    except ListRefused as exc:
+        raise Rejected(exc.reason, str(exc)) from exc
+    except ArtifactMissing as exc:
+        raise Rejected("recipients_unreadable", str(exc)) from exc
+
+
+def _listed(request: SendoutStage, bucket: str) -> Iterator[str]:
+    uri = request.recipients_uri or ""
+    list_bucket, key = split_uri(uri)
+    prefix = recipients_prefix(request.account_id)
+    if list_bucket != bucket or not key.startswith(prefix) or key == prefix:
+        raise Rejected(
+            "recipients_forbidden",
+            f"a recipient list must be in s3://{bucket}/{prefix}; the account may read no other",
+        )
+    for line in read_lines(
+        uri, max_bytes=MAX_LIST_BYTES, max_line_bytes=MAX_LIST_LINE_BYTES, max_lines=MAX_LIST_RECIPIENTS
+    ):
+        if len(normalise_email(line)) > MAX_RECIPIENT_LENGTH:
+            raise ListRefused(
+                "recipients_line_too_long",
+                f"a recipient of the list is longer than {MAX_RECIPIENT_LENGTH} characters",
+            )
+        yield line
+
+
+def chunk_recipients(
+    recipients: list[str], size: int, max_bytes: int = MAX_CHUNK_EMAIL_BYTES
+) -> list[list[str]]:
+    """`recipients` in chunks of at most `size`, each at most `max_bytes` as JSON (and never empty)."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for email in recipients:
+        cost = len(json.dumps(email, ensure_ascii=False).encode()) + 1
+        if current and (len(current) >= size or used + cost > max_bytes):
+            chunks.append(current)
+            current, used = [], 0
+        current.append(email)
+        used += cost
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def check_id(request: SendoutStage) -> str:
@@ -53,10 +124,7 @@ def sendout_requested(request: SendoutStage, event_id: str) -> dict[str, Any]:
     """`Sendout Checklist` / `Sendout Sending`: refused for an unknown account or an unreadable list."""
     config = get_config()
     AccountStore(config.table_name).require(request.account_id)
-    try:
-        started = start_check(config, request)
-    except ArtifactMissing as exc:
-        raise Rejected("recipients_unreadable", str(exc)) from exc
+    started = start_check(config, request)
     logger.info(
         "send-out check started",
         extra={
@@ -76,7 +144,7 @@ def start_check(
     job_id: str | None = None,
 ) -> dict[str, Any]:
     """Queue the recipients in chunks for reconciliation and verdicts; return the job's identity."""
-    recipients = recipients_of(request)
+    recipients = recipients_of(request, config.artifacts_bucket)
     job_id = job_id or request.check_id or check_id(request)
     sendout = SendoutRef(sendout_id=request.sendout_id, stage=request.stage, channel=request.channel)
     chunks = [
@@ -87,7 +155,7 @@ def start_check(
             emails=emails,
             sendout=sendout,
         )
-        for number, emails in enumerate(chunked(recipients, config.chunk_size))
+        for number, emails in enumerate(chunk_recipients(recipients, config.chunk_size))
     ]
     meta = {
         "sendout_id": request.sendout_id,

@@ -36,6 +36,7 @@ from consent_sync.domain.jobs import Job, chunked
 from consent_sync.domain.settings import AccountSettings
 from consent_sync.domain.vocabulary import JobKind, Purpose, RunKind
 from consent_sync.events import JobRef, ReconcileChunk, SyncRequested
+from consent_sync.flows import completion
 from consent_sync.flows.connect import open_superoffice
 from consent_sync.flows.fanout import start_job
 from consent_sync.observability import logger, metrics
@@ -150,8 +151,10 @@ def sync_requested(request: SyncRequested, event_id: str) -> dict[str, Any]:
 
 
 def schedule_fired(event_id: str) -> dict[str, Any]:
-    """The 30-minute schedule: every account with sync on, kind `scheduled`."""
-    return sync_accounts(None, event_id=event_id)
+    """The 30-minute schedule: the job sweep (`completion.sweep`), then every account with sync on,
+    kind `scheduled`."""
+    swept = completion.sweep()
+    return sync_accounts(None, event_id=event_id) | {"swept": swept}
 
 
 def sync_accounts(request: SyncRequested | None, *, event_id: str | None) -> dict[str, Any]:

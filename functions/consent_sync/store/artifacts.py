@@ -24,17 +24,81 @@ def split_uri(uri: str) -> tuple[str, str]:
     return parts.netloc, parts.path.lstrip("/")
 
 
-def read_lines(uri: str) -> Iterator[str]:
-    """The non-blank lines of a text object, streamed (a list of any size fits in memory line by line)."""
+def read_lines(
+    uri: str,
+    *,
+    max_bytes: int,
+    max_line_bytes: int,
+    max_lines: int,
+    chunk_bytes: int = 64 * 1024,
+) -> Iterator[str]:
+    """The non-blank lines of a text object, trimmed, streamed within limits.
+
+    The object is read `chunk_bytes` at a time, never whole: at most `max_bytes` in all (refused at
+    once when the object says it is larger), lines of at most `max_line_bytes` (whitespace included),
+    at most `max_lines` non-blank ones. Beyond a limit it raises :class:`ListRefused` (reason
+    ``recipients_too_large``, ``recipients_line_too_long`` or ``recipients_too_many``).
+    """
     bucket, key = split_uri(uri)
     try:
-        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        answer = client("s3").get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         raise ArtifactMissing(f"cannot read the recipient list: {exc.response['Error']['Code']}") from exc
-    for raw in body.iter_lines():
-        line = raw.decode("utf-8", errors="replace").strip()
+    body = answer["Body"]
+    try:
+        size = answer.get("ContentLength")
+        if isinstance(size, int) and size > max_bytes:
+            raise _too_large(max_bytes)
+        read = 0
+        lines = 0
+        pending = b""
+        for chunk in body.iter_chunks(chunk_bytes):
+            read += len(chunk)
+            if read > max_bytes:
+                raise _too_large(max_bytes)
+            *complete, pending = (pending + chunk).split(b"\n")
+            if len(pending) > max_line_bytes:
+                raise _line_too_long(max_line_bytes)
+            for raw in complete:
+                line = _line(raw, max_line_bytes)
+                if line:
+                    lines += 1
+                    if lines > max_lines:
+                        raise ListRefused(
+                            "recipients_too_many", f"the list has more than {max_lines:,} recipients"
+                        )
+                    yield line
+        line = _line(pending, max_line_bytes)
         if line:
+            if lines + 1 > max_lines:
+                raise ListRefused("recipients_too_many", f"the list has more than {max_lines:,} recipients")
             yield line
+    finally:
+        body.close()
+
+
+class ListRefused(ValueError):
+    """A list beyond a limit; `reason` is the rejection reason (docs/events.md)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _line(raw: bytes, max_line_bytes: int) -> str:
+    if len(raw) > max_line_bytes:
+        raise _line_too_long(max_line_bytes)
+    return raw.decode("utf-8", errors="replace").strip()
+
+
+def _too_large(max_bytes: int) -> ListRefused:
+    return ListRefused("recipients_too_large", f"the list is larger than {max_bytes:,} bytes")
+
+
+def _line_too_long(max_line_bytes: int) -> ListRefused:
+    return ListRefused(
+        "recipients_line_too_long", f"a line of the list is longer than {max_line_bytes:,} bytes"
+    )
 
 
 def put_json(bucket: str, key: str, document: Any) -> str:

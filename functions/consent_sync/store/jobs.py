@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
@@ -33,6 +34,12 @@ from consent_sync.store.aws import dynamodb_table
 from consent_sync.store.contacts import from_dynamo, is_condition_failure, parse_stored_time, stored_time
 
 JOB_SK = "JOB"
+RUNNING_INDEX_KEY = "JOBS#RUNNING"
+"""PendingIndex partition of running jobs (sparse: a job leaves it when it completes)."""
+OUTBOX_INDEX_KEY = "JOBS#OUTBOX"
+"""PendingIndex partition of completed jobs whose completion event is not published yet (the outbox)."""
+ANNOUNCE_LEASE = timedelta(minutes=2)
+"""How long a claim to publish a completion holds before another caller may publish it."""
 DEFAULT_RETENTION = timedelta(days=30)
 """How long a job item is kept (TTL): long enough for any ``--wait`` and for looking back at a run."""
 
@@ -116,6 +123,9 @@ class JobStore:
             "created_at": stored_time(now),
             "updated_at": stored_time(now),
             "expires_at": int((now + self._retention).timestamp()),
+            # PendingIndex (sparse): running jobs, for the sweep of jobs whose chunks died silently.
+            "gsi3pk": RUNNING_INDEX_KEY,
+            "gsi3sk": f"{stored_time(now)}#{self._key(account_id, kind, job_id)['pk']}",
         }
         try:
             self.requests["PutItem"] += 1
@@ -291,7 +301,9 @@ class JobStore:
             self.requests["UpdateItem"] += 1
             response = self._table.update_item(
                 Key=key,
-                UpdateExpression="SET #status = :status, #completed = :now, #updated = :now",
+                UpdateExpression=(
+                    "SET #status = :status, #completed = :now, #updated = :now, #ipk = :outbox, #isk = :isk"
+                ),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={
                     "#status": "status",
@@ -300,12 +312,16 @@ class JobStore:
                     "#failed": COUNT_PREFIX + FAILED,
                     "#completed": "completed_at",
                     "#updated": "updated_at",
+                    "#ipk": "gsi3pk",
+                    "#isk": "gsi3sk",
                 },
                 ExpressionAttributeValues={
                     ":running": JobStatus.RUNNING.value,
                     ":status": status.value,
                     ":zero": 0,
                     ":now": now,
+                    ":outbox": OUTBOX_INDEX_KEY,
+                    ":isk": f"{now}#{key['pk']}",
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -327,19 +343,26 @@ class JobStore:
             self.requests["UpdateItem"] += 1
             self._table.update_item(
                 Key=key,
-                UpdateExpression="SET #status = :failed, #error = :error, #completed = :now, #updated = :now",
+                UpdateExpression=(
+                    "SET #status = :failed, #error = :error, #completed = :now, #updated = :now,"
+                    " #ipk = :outbox, #isk = :isk"
+                ),
                 ConditionExpression="#status = :running",
                 ExpressionAttributeNames={
                     "#status": "status",
                     "#error": "error",
                     "#completed": "completed_at",
                     "#updated": "updated_at",
+                    "#ipk": "gsi3pk",
+                    "#isk": "gsi3sk",
                 },
                 ExpressionAttributeValues={
                     ":failed": JobStatus.FAILED.value,
                     ":running": JobStatus.RUNNING.value,
                     ":error": error,
                     ":now": now,
+                    ":outbox": OUTBOX_INDEX_KEY,
+                    ":isk": f"{now}#{key['pk']}",
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -350,6 +373,141 @@ class JobStore:
                 raise UnknownJob(key["pk"]) from client_error
             return False
         return True
+
+    # -- the outbox and the sweep ------------------------------------------------------------------------
+
+    def claim_announcement(self, job: Job, *, now: datetime | None = None) -> bool:
+        """Claim the right to publish a completed job's event; False when it is published or claimed.
+
+        The claim holds for `ANNOUNCE_LEASE`: a caller that dies after claiming leaves the job in the
+        outbox, and the sweep publishes it once the claim has lapsed.
+        """
+        now = now or datetime.now(UTC)
+        key = self._key(job.account_id, job.kind, job.job_id)
+        try:
+            self.requests["UpdateItem"] += 1
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="SET #claimed = :now",
+                ConditionExpression="#ipk = :outbox AND (attribute_not_exists(#claimed) OR #claimed < :lapsed)",
+                ExpressionAttributeNames={"#claimed": "announce_claimed_at", "#ipk": "gsi3pk"},
+                ExpressionAttributeValues={
+                    ":now": stored_time(now),
+                    ":lapsed": stored_time(now - ANNOUNCE_LEASE),
+                    ":outbox": OUTBOX_INDEX_KEY,
+                },
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def release_claim(self, job: Job) -> None:
+        """Publishing failed: let the next caller (a retry, the sweep) publish at once."""
+        self.requests["UpdateItem"] += 1
+        self._table.update_item(
+            Key=self._key(job.account_id, job.kind, job.job_id),
+            UpdateExpression="REMOVE #claimed",
+            ExpressionAttributeNames={"#claimed": "announce_claimed_at"},
+        )
+
+    def mark_announced(self, job: Job) -> None:
+        """The completion event is published: the job leaves the outbox."""
+        self.requests["UpdateItem"] += 1
+        self._table.update_item(
+            Key=self._key(job.account_id, job.kind, job.job_id),
+            UpdateExpression="SET #announced = :now REMOVE #ipk, #isk",
+            ExpressionAttributeNames={"#announced": "announced_at", "#ipk": "gsi3pk", "#isk": "gsi3sk"},
+            ExpressionAttributeValues={":now": stored_time(datetime.now(UTC))},
+        )
+
+    def in_outbox(self) -> list[Job]:
+        """Completed jobs whose event is not published yet, oldest first."""
+        return self._indexed(OUTBOX_INDEX_KEY)
+
+    def running(self) -> list[Job]:
+        """Jobs still running, oldest first."""
+        return self._indexed(RUNNING_INDEX_KEY)
+
+    def _indexed(self, partition: str) -> list[Job]:
+        jobs: list[Job] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": "PendingIndex",
+            "KeyConditionExpression": Key("gsi3pk").eq(partition),
+        }
+        while True:
+            self.requests["Query"] += 1
+            page = self._table.query(**kwargs)
+            for item in page["Items"]:
+                self.requests["GetItem"] += 1
+                full = self._table.get_item(Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True)
+                if "Item" in full:
+                    jobs.append(self._job(full["Item"]))
+            if "LastEvaluatedKey" not in page:
+                return jobs
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def finish_stale(self, job: Job) -> Job | None:
+        """Finish a running job whose missing chunks died without being counted (a worker killed by a
+        timeout or out of memory on a chunk's last delivery): they count as failed, with their sizes
+        from ``meta.chunk_sizes``. Conditional on the job not having moved since it was read; returns
+        the finished job (now in the outbox), or None when it moved or finished meanwhile.
+        """
+        if job.status is not JobStatus.RUNNING:
+            return None
+        total = job.total_chunks or 0
+        done = set(job.counted_chunks)
+        missing = sorted(set(range(total)) - done)
+        sizes = job.meta.get("chunk_sizes") or []
+        failed = sum(int(sizes[i]) if i < len(sizes) else 0 for i in missing)
+        now = stored_time(datetime.now(UTC))
+        key = self._key(job.account_id, job.kind, job.job_id)
+        names = {
+            "#status": "status",
+            "#updated": "updated_at",
+            "#completed": "completed_at",
+            "#done": "done_chunks",
+            "#failed": COUNT_PREFIX + FAILED,
+            "#ipk": "gsi3pk",
+            "#isk": "gsi3sk",
+            "#error": "error",
+        }
+        values: dict[str, Any] = {
+            ":status": JobStatus.COMPLETED_WITH_ERRORS.value if total else JobStatus.FAILED.value,
+            ":running": JobStatus.RUNNING.value,
+            ":seen": stored_time(job.updated_at),
+            ":now": now,
+            ":n": len(missing),
+            ":failed": failed,
+            ":outbox": OUTBOX_INDEX_KEY,
+            ":isk": f"{now}#{key['pk']}",
+            ":error": f"{len(missing)} chunk(s) never finished (the worker stopped without counting them)",
+        }
+        update = (
+            "SET #status = :status, #completed = :now, #updated = :now, #ipk = :outbox, #isk = :isk,"
+            " #error = :error ADD #done :n, #failed :failed"
+        )
+        if missing:
+            names["#set"] = "chunk_set"
+            names["#failed_set"] = "failed_chunk_set"
+            values[":missing"] = set(missing)
+            update += ", #set :missing, #failed_set :missing"
+        try:
+            self.requests["UpdateItem"] += 1
+            response = self._table.update_item(
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression="#status = :running AND #updated = :seen",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return self._job(response["Attributes"])
 
     @staticmethod
     def _job(raw: Mapping[str, Any]) -> Job:
@@ -368,6 +526,10 @@ class JobStore:
             counters=counters,
             skipped=skipped,
             failed_chunks=item.get("failed_chunk_set", []),
+            counted_chunks=item.get("chunk_set", []),
+            announced_at=None
+            if item.get("announced_at") is None
+            else parse_stored_time(item["announced_at"]),
             error=item.get("error"),
             created_at=parse_stored_time(item["created_at"]),
             updated_at=parse_stored_time(item["updated_at"]),

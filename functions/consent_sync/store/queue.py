@@ -1,4 +1,9 @@
-"""The reconcile queue: chunks of work, sent in batches of ten."""
+"""The reconcile queues: chunks of work, sent in batches of ten.
+
+Two queues: *interactive* (send-out checks, platform pushes: a marketer waits for them) and *bulk*
+(imports, baselines, scheduled and requested runs), each with its own workers, so a check never waits
+behind somebody's import. The bulk queue is an SQS fair queue: every message carries its account as
+`MessageGroupId`, so one tenant's backlog does not raise the others' dwell time."""
 
 from __future__ import annotations
 
@@ -17,15 +22,19 @@ class FanOutFailed(RuntimeError):
     """SQS refused some chunks; the job must not be marked complete or the watermark moved."""
 
 
-def enqueue(queue_url: str, chunks: Iterable[ReconcileChunk]) -> int:
-    """Send chunks to the queue, 10 per call; return how many were sent."""
+def enqueue(queue_url: str, chunks: Iterable[ReconcileChunk], *, fair: bool = False) -> int:
+    """Send chunks to the queue, 10 per call; return how many were sent. ``fair``: each message in its
+    account's message group (the bulk queue)."""
     sqs = client("sqs")
     sent = 0
     for batch in chunked(list(chunks), _SQS_BATCH):
-        entries = [
+        entries: list[dict[str, Any]] = [
             {"Id": str(i), "MessageBody": chunk.model_dump_json(), "MessageAttributes": _attributes(chunk)}
             for i, chunk in enumerate(batch)
         ]
+        if fair:
+            for entry, chunk in zip(entries, batch, strict=True):
+                entry["MessageGroupId"] = chunk.account_id
         result = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         if result.get("Failed"):
             codes = sorted({f.get("Code", "?") for f in result["Failed"]})

@@ -1,5 +1,10 @@
 """Account credentials in Secrets Manager: one JSON secret per account, named `<prefix><account_id>`.
 
+A settings event names its secret by ARN, and that ARN must be exactly the account's own secret in the
+stack's partition, region and AWS account (:func:`secret_arn_problem`); reading checks that Secrets
+Manager answered for exactly that ARN (a partial ARN, without the 6-character suffix, is matched by
+name and could name another account's secret).
+
 Read through Powertools' parameters utility (``get_secret(…, transform="json", max_age=…)``), which
 caches each secret per container. Its provider is built on this package's Secrets Manager client
 (:func:`consent_sync.store.aws.client`, so ``AWS_ENDPOINT_URL`` is honoured: moto locally) and kept in
@@ -10,6 +15,7 @@ process holds (the local runtime imports each function's code privately; Powerto
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
@@ -23,15 +29,48 @@ class CredentialsUnavailable(RuntimeError):
     """The account's secret could not be read (missing, not JSON, or access denied)."""
 
 
+class _NotThatSecret(LookupError):
+    """Secrets Manager answered with another secret than the ARN asked for (a partial ARN)."""
+
+
+class _ExactSecretsProvider(parameters.SecretsProvider):
+    """Powertools' secrets provider, refusing a value whose secret is not exactly the ARN asked for."""
+
+    def _get(self, name: str, **sdk_options: Any) -> str | bytes:
+        sdk_options["SecretId"] = name
+        answer = self.client.get_secret_value(**sdk_options)
+        if name.startswith("arn:") and answer.get("ARN") != name:
+            raise _NotThatSecret("the credentials secret ARN is not the full ARN of a secret")
+        if "SecretString" in answer:
+            return str(answer["SecretString"])
+        return bytes(answer["SecretBinary"])
+
+
 def secret_name(prefix: str, account_id: str) -> str:
     """The name of an account's secret."""
     return f"{prefix}{account_id}"
 
 
-def arn_is_under(arn: str, prefix: str) -> bool:
-    """True when a secret ARN names a secret under `prefix` (the only ones the functions may read)."""
-    _, _, name = arn.partition(":secret:")
-    return name.startswith(prefix)
+# Secrets Manager appends a hyphen and 6 random characters to a secret's name in its ARN.
+_ARN_SUFFIX = r"-[A-Za-z0-9]{6}"
+
+
+def secret_arn_problem(arn: str, *, arn_prefix: str, account_id: str) -> str | None:
+    """Why `arn` is not the secret of `account_id`, as a rejection reason; None when it is.
+
+    `arn_prefix` is the ARN of the stack's secrets up to the account id,
+    ``arn:<partition>:secretsmanager:<region>:<aws account>:secret:<prefix>``: the only secrets the
+    functions may read (IAM). The account's own is that prefix, the account id and Secrets Manager's
+    suffix ``-XXXXXX``, nothing else.
+
+    ``credentials_secret_outside_prefix``: another partition, region, AWS account or name prefix;
+    ``credentials_secret_not_this_account``: under the prefix, but another account's (or no full ARN).
+    """
+    if not arn.startswith(arn_prefix):
+        return "credentials_secret_outside_prefix"
+    if not re.fullmatch(re.escape(arn_prefix + account_id) + _ARN_SUFFIX, arn):
+        return "credentials_secret_not_this_account"
+    return None
 
 
 # Every reconcile chunk needs its account's credentials; a warm container keeps them this long, so a
@@ -55,6 +94,8 @@ def read_credentials(arn: str) -> dict[str, Any]:
     except parameters.GetParameterError as exc:
         # Powertools wraps the SDK's error in its own (chained, not as the cause); the SDK's is the news.
         cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, _NotThatSecret):
+            raise CredentialsUnavailable(str(cause)) from None
         if isinstance(cause, ClientError):
             raise CredentialsUnavailable(
                 f"cannot read the credentials secret: {cause.response['Error']['Code']}"
@@ -82,6 +123,6 @@ def _use_provider() -> None:
     current = DEFAULT_PROVIDERS.get(_PROVIDER)
     if current is not None and getattr(current, _ENDPOINT_ATTRIBUTE, None) == where:
         return
-    provider = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
+    provider = _ExactSecretsProvider(boto3_client=client("secretsmanager"))
     setattr(provider, _ENDPOINT_ATTRIBUTE, where)
     DEFAULT_PROVIDERS[_PROVIDER] = provider

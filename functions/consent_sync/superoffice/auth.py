@@ -199,4 +199,5 @@ def auth_for(transport: Transport, credentials: SuperOfficeCredentials, cache: T
         return TicketAuth(credentials.ticket.get_secret_value(), app_token)
     if scheme == "system_user":
         return SystemUserAuth(transport, credentials, cache)
-    raise AuthError(f"credentials for auth {scheme} are incomplete")
+    # Quoted: "basic are" would read as a Basic credential to the scrubbing of messages.
+    raise AuthError(f"credentials for auth {scheme!r} are incomplete")

@@ -4,6 +4,10 @@ Its methods are the endpoints consent-sync uses (shapes in ``queries.py``, the l
 docs/superoffice.md): the tenant's key lists, persons, consent rows, selection and project members,
 and writing a consent. Authentication (``auth.py``), pacing, retries and locating the tenant's API
 (``transport.py``) happen below them.
+
+Importing this module does not import httpx or tenacity (about 100 ms of a cold start): the transport
+is imported by :meth:`SuperOfficeClient.open`, so only a function that really calls SuperOffice pays
+for it, at its first client.
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from consent_sync.domain.errors import UnknownKey
@@ -26,7 +29,7 @@ from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCrede
 
 from . import queries as q
 from .auth import clear_key_sets
-from .errors import BadRequest, BadResponse
+from .errors import BadRequest, BadResponse, summarise
 from .models import (
     ConsentArchiveRow,
     ConsentPurpose,
@@ -35,16 +38,19 @@ from .models import (
     LegalBase,
     ListedPerson,
     ODataEnvelope,
-    PersonEmailMatch,
     PersonRow,
     ProjectMemberRow,
     SelectionMemberRow,
 )
 from .odata import int_literal, split_in_list, string_literal, unique_ids, url_length
-from .throttle import TokenBucket
+from .throttle import RateLimiter
 from .ticket import TICKETS, TicketCache
 from .times import after_time_bound, latest, odata_time
-from .transport import RetryPolicy, Transport, clear_api_urls, summarise
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .transport import RetryPolicy, Transport
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,6 +66,8 @@ _LISTS_LOCK = threading.Lock()
 
 def clear_caches() -> None:
     """Forget cached tickets, tenant API URLs, key lists and key sets (tests; never needed in production)."""
+    from .transport import clear_api_urls
+
     TICKETS.clear()
     with _LISTS_LOCK:
         _LISTS.clear()
@@ -89,7 +97,7 @@ class SuperOfficeClient:
         timeout_s: float = 30.0,
         request_timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
-        rate_limiter: TokenBucket | None = None,
+        rate_limiter: RateLimiter | None = None,
         transport: httpx.BaseTransport | None = None,
         ticket_cache: TicketCache | None = None,
     ) -> SuperOfficeClient:
@@ -101,6 +109,8 @@ class SuperOfficeClient:
         the httpx transport (tests pass an ``httpx.MockTransport``); ``rate_limiter`` replaces the
         client's own token bucket of ``requests_per_second``.
         """
+        from .transport import Transport  # httpx and tenacity: loaded by the first client of a container
+
         return cls(
             Transport(
                 connection,
@@ -212,27 +222,6 @@ class SuperOfficeClient:
         for row in rows:
             unique.setdefault(row.person_id, row)
         return sorted(unique.values(), key=lambda row: row.person_id)
-
-    def persons_by_email(self, email: str) -> list[PersonEmailMatch]:
-        """Persons having ``email`` (case-insensitive), oldest first (registered, then id).
-
-        The address is sent as an escaped OData literal: quotes in it can neither break nor widen the
-        filter. A blank address matches nobody without a request.
-        """
-        if not email.strip():
-            return []
-        params = {
-            "$select": q.select(q.PERSON_SEARCH_SELECT),
-            "$filter": q.PERSONS_BY_EMAIL_FILTER.format(email=string_literal(email)),
-        }
-        if url_length(self._transport.api_url(q.PERSON_SEARCH_PATH), params) >= self._transport.url_limit():
-            raise ValueError("the e-mail address is too long for a query")
-        envelope = self._get_envelope(q.PERSON_SEARCH_PATH, q.EP_PERSON_SEARCH, params)
-        rows = self._rows(envelope, PersonEmailMatch, q.EP_PERSON_SEARCH)
-        unique: dict[int, PersonEmailMatch] = {}
-        for row in rows:
-            unique.setdefault(row.person_id, row)
-        return sorted(unique.values(), key=_oldest_first)
 
     # -- Consents ----------------------------------------------------------------------------------------
 
@@ -456,11 +445,6 @@ def _exact_key(key: str, known: list[str], what: str) -> str:
     if key not in known:
         raise BadRequest(f"unknown {what} key {key!r} for this tenant")
     return key
-
-
-def _oldest_first(row: PersonEmailMatch) -> tuple[float, int]:
-    registered = row.registered.timestamp() if row.registered else float("inf")
-    return (registered, row.person_id)
 
 
 def _by_consent_id(row: ConsentArchiveRow) -> int:

@@ -2,8 +2,12 @@
 
 Every error carries the HTTP status (when there was a response), the endpoint name (a path template such
 as ``GET /Archive/dynamic``, never a URL: filters can hold e-mail addresses) and SuperOffice's own error
-text. Messages are scrubbed so that credentials, tickets and Authorization headers never reach a log line,
-a traceback or a decision-log entry.
+text. Messages and that text are scrubbed so that credentials, tickets, Authorization headers and e-mail
+addresses (personal data, which a server may echo from a filter) never reach a log line, a traceback or a
+decision-log entry.
+
+httpx is not imported here (only for type hints): importing the package's errors, as every flow does,
+must not pay for the HTTP client; the responses these functions read come from a client that has it.
 """
 
 from __future__ import annotations
@@ -11,11 +15,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import httpx
+from consent_sync.domain.redaction import scrub_text
+
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import ValidationError
 
 #: Longest piece of SuperOffice's error text kept in an exception.
 MAX_DETAIL_CHARS = 500
+#: Longest piece of it scrubbed (then cut to `MAX_DETAIL_CHARS`): a large error page costs no more.
+_SCRUBBED_CHARS = 8 * MAX_DETAIL_CHARS
+#: When the text was cut before scrubbing, this much of its end is dropped too: an address or a
+#: credential cut in two there would not be recognised (and scrubbing may shorten what comes before it).
+_CUT_MARGIN = 512
 
 # Credentials that can appear in an error body even when we never put them there ourselves: a server may
 # echo the ticket it rejected. Tickets look like "7T:abc..."; scheme-prefixed header values are masked too.
@@ -28,14 +42,23 @@ _MASK = "***"
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return ``text`` with the given secret values and anything ticket- or header-shaped masked."""
+    """Return ``text`` with the given secret values and anything ticket- or header-shaped masked, and
+    e-mail addresses masked (``consent_sync.domain.redaction``)."""
     for secret in secrets:
         # Very short values would mask ordinary words; none of our credentials is that short.
         if secret and len(secret) >= 4:
             text = text.replace(secret, _MASK)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(_MASK, text)
-    return text
+    return scrub_text(text)
+
+
+def scrub_detail(text: str, secrets: Iterable[str] = ()) -> str:
+    """Server text as an error keeps it: scrubbed (see :func:`scrub`), at most `MAX_DETAIL_CHARS`."""
+    if len(text) <= _SCRUBBED_CHARS:
+        return scrub(text, secrets)[:MAX_DETAIL_CHARS]
+    scrubbed = scrub(text[:_SCRUBBED_CHARS], secrets)
+    return scrubbed[: max(0, min(MAX_DETAIL_CHARS, len(scrubbed) - _CUT_MARGIN))]
 
 
 class SuperOfficeError(Exception):
@@ -61,7 +84,7 @@ class SuperOfficeError(Exception):
         self.endpoint = endpoint
         #: The server's ``Retry-After`` hint in seconds, when it gave one (429/503).
         self.retry_after = retry_after
-        self.detail = scrub(detail)[:MAX_DETAIL_CHARS] if detail else None
+        self.detail = scrub_detail(detail) if detail else None
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -114,6 +137,8 @@ def error_text(response: httpx.Response) -> str:
     The error body shape is undocumented: take ``ErrorMessage``, ``Message`` or ``ErrorType`` from a JSON
     object when present, else the raw text.
     """
+    import httpx  # loaded already: the response came from it
+
     try:
         raw = response.text
     except (UnicodeDecodeError, httpx.ResponseNotRead):
@@ -142,7 +167,7 @@ def error_for_response(
 ) -> SuperOfficeError:
     """Map a non-successful response to the matching exception type."""
     status = response.status_code
-    detail = scrub(error_text(response), secrets)
+    detail = scrub_detail(error_text(response), secrets)
     kind: type[SuperOfficeError]
     if status in (401, 403):
         kind, message = AuthError, "SuperOffice refused the credentials"
@@ -157,3 +182,12 @@ def error_for_response(
     else:
         kind, message = BadResponse, "unexpected response from SuperOffice"
     return kind(message, status=status, endpoint=endpoint, detail=detail, retry_after=retry_after)
+
+
+def summarise(exc: ValidationError) -> str:
+    """A validation error as locations and messages only: input values could be personal data."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:5]:
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{location}: {error.get('msg', '')}")
+    return "; ".join(parts)

@@ -56,7 +56,8 @@ OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
 class SoModel(BaseModel):
     """Base for models read from SuperOffice responses."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    # Built when first used, not when imported: a function that never calls SuperOffice never builds them.
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True, defer_build=True)
 
 
 # -- Envelopes and login ------------------------------------------------------------------------------------
@@ -139,17 +140,6 @@ class PersonRow(SoModel):
     updated: SoTime = Field(None, alias=q.P_UPDATED)
 
 
-class PersonEmailMatch(SoModel):
-    """A row of the ``GET /Person`` e-mail search."""
-
-    person_id: int = Field(alias=q.P_ID)
-    registered: SoTime = Field(None, alias=q.P_REGISTERED)
-    email: OptionalText = Field(None, alias=q.P_EMAIL)
-
-
-# -- Consent rows -------------------------------------------------------------------------------------------
-
-
 class ConsentArchiveRow(SoModel):
     """A raw row of ``Archive/dynamic`` over ``consentperson``: list ids, not keys yet."""
 
@@ -170,7 +160,7 @@ class ConsentRow(BaseModel):
     callers decide what that means instead of the whole batch failing.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     consent_person_id: int
     person_id: int
@@ -208,7 +198,7 @@ class ProjectMemberRow(SoModel):
 class ListedPerson(BaseModel):
     """A person who is a member of a selection or project."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     person_id: int
     contact_id: int | None

@@ -74,11 +74,6 @@ PERSONS_BY_ID_FILTER: Final = P_ID + " in ({ids})"
 #: ``{ids}`` are escaped string literals; matching is case-insensitive, as for the e-mail search.
 PERSONS_BY_EMAILS_FILTER: Final = P_EMAIL + " in ({ids})"
 
-PERSON_SEARCH_PATH: Final = "Person"
-PERSON_SEARCH_SELECT: Final = (P_ID, P_REGISTERED, P_EMAIL)
-#: ``{email}`` is an escaped string literal (odata.string_literal). Matching is case-insensitive
-#: server-side (SQL collation).
-PERSONS_BY_EMAIL_FILTER: Final = P_EMAIL + " eq {email}"
 
 # -- Consent rows (Archive/dynamic over the consentperson table) -------------------------------------------
 
@@ -144,7 +139,6 @@ EP_LEGAL_BASES: Final = "GET /" + LEGAL_BASES_PATH
 EP_CONSENT_PURPOSES: Final = "GET /" + CONSENT_PURPOSES_PATH
 EP_CONSENT_SOURCES: Final = "GET /" + CONSENT_SOURCES_PATH
 EP_PERSON_ARCHIVE: Final = "GET /" + PERSON_ARCHIVE_PATH
-EP_PERSON_SEARCH: Final = "GET /" + PERSON_SEARCH_PATH
 #: The same archive as EP_PERSON_ARCHIVE, filtered on e-mail: counted apart (the duplicate lookup).
 EP_PERSON_BY_EMAIL: Final = "GET /" + PERSON_ARCHIVE_PATH + " by e-mail"
 EP_CONSENT_ARCHIVE: Final = "GET /" + CONSENT_ARCHIVE_PATH

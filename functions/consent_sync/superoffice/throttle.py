@@ -7,6 +7,23 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+from consent_sync.domain.errors import BudgetExhausted
+
+
+class RateLimiter(Protocol):
+    """What paces a client's requests: this process's `TokenBucket`, or a budget shared by every worker
+    of the deployment (`consent_sync.store.budget.SharedBudget`)."""
+
+    def acquire(self, deadline: float | None = None) -> float:
+        """Wait until a request may be sent; return the seconds waited. With ``deadline`` (monotonic),
+        raise :class:`BudgetExhausted` at once rather than wait past it."""
+        ...
+
+    def hold(self, seconds: float) -> None:
+        """Let no request through for ``seconds`` (the server asked to back off)."""
+        ...
 
 
 class TokenBucket:
@@ -50,9 +67,13 @@ class TokenBucket:
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
-    def acquire(self) -> float:
-        """Wait until a request may be sent; returns the seconds waited."""
+    def acquire(self, deadline: float | None = None) -> float:
+        """Wait until a request may be sent; returns the seconds waited (see :class:`RateLimiter`)."""
         delay = self.reserve()
+        if deadline is not None and delay > 0 and time.monotonic() + delay > deadline:
+            with self._lock:
+                self._tokens += 1.0  # not spent: give the token back
+            raise BudgetExhausted(delay)
         if delay > 0:
             self._sleep(delay)
         return delay

@@ -11,7 +11,6 @@ connection failure or a redirect (the tenant moved to another data host). See do
 from __future__ import annotations
 
 import functools
-import logging
 import ssl
 import threading
 import time
@@ -30,17 +29,24 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from consent_sync.domain.errors import BudgetExhausted
 from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCredentials, api_base_url
 
 from . import queries as q
 from .auth import auth_for
-from .errors import AuthError, BadResponse, SuperOfficeError, Throttled, Unavailable, error_for_response
+from .errors import (
+    AuthError,
+    BadResponse,
+    SuperOfficeError,
+    Throttled,
+    Unavailable,
+    error_for_response,
+    summarise,
+)
+from .logs import logger
 from .models import TenantState
-from .throttle import TokenBucket, parse_retry_after
+from .throttle import RateLimiter, TokenBucket, parse_retry_after
 from .ticket import TICKETS, TicketCache
-
-#: The client's logger name, which callers (devtools/chaos/) listen on for retries.
-logger = logging.getLogger("consent_sync.superoffice.client")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -108,7 +114,7 @@ class Transport:
         timeout_s: float = 30.0,
         request_timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
-        rate_limiter: TokenBucket | None = None,
+        rate_limiter: RateLimiter | None = None,
         http_transport: httpx.BaseTransport | None = None,
         ticket_cache: TicketCache | None = None,
     ) -> None:
@@ -332,7 +338,11 @@ class Transport:
         json_body: dict[str, Any] | None,
         state: _CallState,
     ) -> httpx.Response:
-        self.rate_limiter.acquire()
+        try:
+            self.rate_limiter.acquire(state.deadline)
+        except BudgetExhausted as exc:
+            # Held (a 429/503 with Retry-After, seen by any worker): fail now; SQS brings the work back.
+            raise Throttled(str(exc), endpoint=endpoint, retry_after=exc.wait_s) from exc
         remaining = state.deadline - time.monotonic()
         if remaining <= 0:
             raise Unavailable("the time budget of the call is spent", endpoint=endpoint)
@@ -405,12 +415,3 @@ class _StopAtDeadline(stop_base):
 
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (Unavailable, Throttled))
-
-
-def summarise(exc: ValidationError) -> str:
-    """A validation error as locations and messages only: input values could be personal data."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False)[:5]:
-        location = ".".join(str(part) for part in error.get("loc", ()))
-        parts.append(f"{location}: {error.get('msg', '')}")
-    return "; ".join(parts)

@@ -133,6 +133,7 @@ def test_superoffice_outage_during_the_check(
     world.simulator.control.set_faults(outage_s=3600)
     results = check(world, outgoing, account, [email, "stranger@example.org"])
     world.simulator.control.clear_faults()
+    world.stack.forget_tenant_budgets()
     # Then the check still answers: on the last known state marked stale, or blocked
     if expected == "stale":
         assert results["allowed"] == [email]
@@ -164,7 +165,7 @@ def test_a_25000_recipient_list_through_s3(world: SyncWorld, people: People, out
     known = [email for _, email in linked]
     strangers = [f"recipient{n:05d}@example.net" for n in range(25_000 - len(known))]
     uri = put_text_lines(
-        world.stack.outputs["ArtifactsBucketName"], f"recipients/{account}.txt", strangers + known
+        world.stack.outputs["ArtifactsBucketName"], f"recipients/{account}/list.txt", strangers + known
     )
     # When the send-out is checked with the list's URI
     results = check(world, outgoing, account, recipients_uri=uri)

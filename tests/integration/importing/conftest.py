@@ -26,8 +26,10 @@ REGION = "eu-west-1"
 
 @pytest.fixture
 def importer(consent_stack: LocalStack, platform: Platform, simulator: SimulatorHandle) -> Importer:
-    """An importer on the module's stack and simulator, with the simulator behaving."""
+    """An importer on the module's stack and simulator, with the simulator behaving (and no tenant held
+    by a Retry-After an earlier test's faults left in the shared budget)."""
     simulator.control.clear_faults()
+    consent_stack.forget_tenant_budgets()
     return Importer(consent_stack, platform, simulator)
 
 

@@ -200,5 +200,7 @@ def outgoing(consent_stack: LocalStack) -> Outgoing:
 @pytest.fixture
 def world(consent_stack: LocalStack, simulator: SimulatorHandle, platform: Platform) -> Iterator[SyncWorld]:
     simulator.control.clear_faults()
+    consent_stack.forget_tenant_budgets()
     yield SyncWorld(consent_stack, simulator, platform)
     simulator.control.clear_faults()
+    consent_stack.forget_tenant_budgets()

@@ -14,11 +14,13 @@ from consent_sync.domain.consent import WITHDRAWN, ConsentState
 from consent_sync.domain.contact import Card, Contact, ImportOutcome, StoredConsent
 from consent_sync.domain.errors import UnknownKey
 from consent_sync.domain.linking import (
+    DUPLICATES_RECHECK,
     Member,
     SkipReason,
     duplicate_conflicts,
     link_members,
     member_of,
+    needs_duplicate_search,
     new_contact,
     older,
     oldest_first,
@@ -264,3 +266,35 @@ def test_push_keys_are_mapped_to_the_tenants() -> None:
     with pytest.raises(UnknownKey, match="UNSUBSCRIBE_LINK"):
         push_source("UNSUBSCRIBE_LINK", ["USER", "API"])
     assert push_comment(state(WITHDRAWN, T0)).startswith("consent-sync")
+
+
+# ---------------------------------------------------------------- duplicates anywhere in SuperOffice
+
+
+def test_a_person_found_by_the_search_is_linked_but_not_counted() -> None:
+    # Given an import whose only member (30) has an older namesake (10) outside the selection
+    linking = new_contact("acme", [member(30), member(10)], import_id="imp-1", now=T0, import_members={30})
+    # Then the older person is linked, the member is its duplicate, and only the member is counted
+    assert (linking.contact.superoffice_person_id, linking.contact.duplicate_person_ids) == (10, [30])
+    assert linking.outcomes == {30: ImportOutcome.DUPLICATE}
+
+
+def test_the_older_member_of_a_later_chunk_counts_the_contact_as_created() -> None:
+    # Given chunk 1 of an import: the younger member (30), its older namesake (10) found by the search
+    first = new_contact("acme", [member(30), member(10)], import_id="imp-1", now=T0, import_members={30})
+    # When chunk 2 brings the older person as a member
+    second = link_members(first.contact, [member(10)], import_id="imp-1", import_members={10})
+    # Then it counts as created, as if both had been in one chunk (created 1, duplicates 1)
+    assert second.outcomes == {10: ImportOutcome.CREATED}
+    assert Counter(second.contact.import_mark.outcomes.values()) == Counter(  # type: ignore[union-attr]
+        {ImportOutcome.CREATED: 1, ImportOutcome.DUPLICATE: 1}
+    )
+
+
+def test_a_contact_is_searched_again_once_its_last_search_is_a_day_old() -> None:
+    contact = Contact(account_id="acme", email=EMAIL)
+    assert needs_duplicate_search(None, now=T0) is False  # no contact: only an import searches
+    assert needs_duplicate_search(contact, now=T0) is True  # never searched
+    searched = contact.model_copy(update={"duplicates_checked_at": T0})
+    assert needs_duplicate_search(searched, now=T0 + DUPLICATES_RECHECK - timedelta(seconds=1)) is False
+    assert needs_duplicate_search(searched, now=T0 + DUPLICATES_RECHECK) is True

@@ -15,6 +15,7 @@ REQUIRED = {
     "RECONCILE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/reconcile",
     "EVENTS_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     "SECRET_PREFIX": "stack/accounts/",
+    "SECRET_ARN_PREFIX": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stack/accounts/",
 }
 
 
@@ -88,3 +89,25 @@ def test_tracing_follows_powertools_rule(environ: dict[str, str], enabled: bool)
 def test_a_trace_switch_that_is_not_a_boolean_is_an_error() -> None:
     with pytest.raises(ValueError, match="POWERTOOLS_TRACE_DISABLED"):
         tracing_enabled({**LAMBDA, "POWERTOOLS_TRACE_DISABLED": "maybe"})
+
+
+def test_test_endpoints_are_refused_unless_the_stack_allows_them(environment: pytest.MonkeyPatch) -> None:
+    assert FunctionConfig().allow_test_endpoints is False  # the production default
+    environment.setenv("ALLOW_TEST_ENDPOINTS", "true")
+    assert FunctionConfig().allow_test_endpoints is True
+
+
+@pytest.mark.parametrize(
+    "arn_prefix",
+    [
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:other/accounts/",  # another name prefix
+        "arn:aws:secretsmanager:eu-west-1:1234:secret:stack/accounts/",  # not an AWS account id
+        "stack/accounts/",  # no ARN at all
+    ],
+)
+def test_the_secret_arn_prefix_must_be_an_arn_of_the_secret_prefix(
+    environment: pytest.MonkeyPatch, arn_prefix: str
+) -> None:
+    environment.setenv("SECRET_ARN_PREFIX", arn_prefix)
+    with pytest.raises(ValidationError, match="secret_arn_prefix"):
+        FunctionConfig()

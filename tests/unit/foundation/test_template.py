@@ -131,5 +131,6 @@ def test_dead_letter_queues_have_alarms(template: dict[str, Any]) -> None:
         r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for r in template["Resources"].values()
         if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }
     assert alarmed == {"ReconcileDeadLetterQueue", "EventsDeadLetterQueue"}

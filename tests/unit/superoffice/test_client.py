@@ -163,10 +163,10 @@ def test_empty_inputs_make_no_request() -> None:
     with open_client(lambda r: pytest.fail("no request expected")) as client:
         assert client.persons_by_ids([]) == []
         assert client.consent_rows([]) == []
-        assert client.persons_by_email("  ") == []
+        assert client.persons_by_emails(["  "]) == []
 
 
-def test_persons_by_email_escapes_and_orders_oldest_first() -> None:
+def test_persons_by_emails_escapes_and_lists_each_person_once() -> None:
     filters: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -192,9 +192,9 @@ def test_persons_by_email_escapes_and_orders_oldest_first() -> None:
         )
 
     with open_client(handler) as client:
-        found = client.persons_by_email("o'brien@x.se")
-    assert filters == ["email/emailAddress eq 'o''brien@x.se'"]
-    assert [p.person_id for p in found] == [9, 3, 7]
+        found = client.persons_by_emails(["O'Brien@x.se", "o'brien@x.se"])
+    assert filters == ["email/emailAddress in ('o''brien@x.se')"]
+    assert [p.person_id for p in found] == [3, 7, 9]
 
 
 def test_consent_rows_map_ids_to_keys() -> None:
@@ -366,10 +366,10 @@ def test_retry_budget_spent_gives_unavailable_and_logs_no_email(caplog: pytest.L
         ) as client,
         pytest.raises(Unavailable, match="maintenance") as info,
     ):
-        client.persons_by_email("secret.person@example.com")
+        client.persons_by_emails(["secret.person@example.com"])
     assert info.value.status == 503
-    assert client.calls["GET /Person"] == FAST.max_attempts
-    assert "GET /Person" in caplog.text
+    assert client.calls["GET /Archive/Person by e-mail"] == FAST.max_attempts
+    assert "GET /Archive/Person" in caplog.text
     assert "secret.person" not in caplog.text
 
 
