@@ -30,6 +30,9 @@ class FunctionConfig(BaseModel):
     artifacts_bucket: str
     event_bus_name: str
     reconcile_queue_url: str
+    """The bulk queue: imports, baselines, scheduled and requested runs (a fair queue per account)."""
+    interactive_queue_url: str
+    """Send-out check chunks and platform pushes, with workers of their own."""
     events_dlq_url: str
     secret_prefix: str = Field(description="Secrets Manager name prefix of the account credentials")
     #: ``arn:<partition>:secretsmanager:<region>:<aws account>:secret:<secret_prefix>``: the stack's own
@@ -41,7 +44,7 @@ class FunctionConfig(BaseModel):
     #: template's ``AllowTestEndpoints``, forced off in ``prod``); off, such settings are refused.
     allow_test_endpoints: bool = False
     chunk_size: int = Field(default=200, ge=1, le=500)
-    superoffice_requests_per_second: float = Field(default=5.0, gt=0)
+    superoffice_requests_per_second: float = Field(default=10.0, gt=0)
     reconcile_max_receive_count: int = Field(default=3, ge=1)
     # A send-out check must answer within the reconcile function's time budget (120 s), SuperOffice or
     # not: each SuperOffice call of a check gives up after this long, retries included.

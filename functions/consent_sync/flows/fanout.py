@@ -12,11 +12,22 @@ from typing import Any
 
 from consent_sync.config import FunctionConfig
 from consent_sync.domain.jobs import Job
-from consent_sync.domain.vocabulary import JobKind
+from consent_sync.domain.vocabulary import JobKind, Trigger
 from consent_sync.events import ReconcileChunk
 from consent_sync.flows import completion
 from consent_sync.store.jobs import JobStore
 from consent_sync.store.queue import enqueue
+
+INTERACTIVE = frozenset({Trigger.PRESEND, Trigger.PLATFORM})
+"""Triggers someone waits for: their chunks go to the interactive queue, never behind bulk work."""
+
+
+def _by_queue(
+    config: FunctionConfig, chunks: Sequence[ReconcileChunk]
+) -> list[tuple[str, bool, list[ReconcileChunk]]]:
+    interactive = [c for c in chunks if c.trigger in INTERACTIVE]
+    bulk = [c for c in chunks if c.trigger not in INTERACTIVE]
+    return [(config.interactive_queue_url, False, interactive), (config.reconcile_queue_url, True, bulk)]
 
 
 def start_job(
@@ -37,7 +48,8 @@ def start_job(
     # The chunk sizes let the sweep count a chunk that died uncounted as that many failures.
     sized = {**meta, "chunk_sizes": [chunk.size for chunk in chunks]}
     jobs.create(account_id, kind, job_id, json.loads(json.dumps(sized, default=str)))
-    enqueue(config.reconcile_queue_url, chunks)
+    for queue_url, fair, part in _by_queue(config, chunks):
+        enqueue(queue_url, part, fair=fair)
     jobs.set_total(account_id, kind, job_id, len(chunks))
     completed = jobs.try_complete(account_id, kind, job_id)
     if completed is not None:

@@ -41,10 +41,10 @@ def invoke(world: SyncWorld, function: str, event: dict[str, Any]) -> Any:
     return world.stack.runtime.invoke(function, event)
 
 
-def queued_chunks(stack: LocalStack) -> list[ReconcileChunk]:
-    """Take every chunk waiting on the reconcile queue."""
+def queued_chunks(stack: LocalStack, queue: str = "ReconcileQueueUrl") -> list[ReconcileChunk]:
+    """Take every chunk waiting on the bulk reconcile queue (or the `InteractiveQueueUrl` one)."""
     sqs = boto3.client("sqs", endpoint_url=stack.endpoint_url, region_name="eu-west-1")
-    url = stack.outputs["ReconcileQueueUrl"]
+    url = stack.outputs[queue]
     chunks: list[ReconcileChunk] = []
     while True:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -53,6 +53,13 @@ def queued_chunks(stack: LocalStack) -> list[ReconcileChunk]:
         for message in messages:
             chunks.append(ReconcileChunk.model_validate_json(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture(autouse=True)
+def _queues_empty(world: SyncWorld) -> None:
+    """Each test reads exactly what it queued: nothing an earlier test left on either queue."""
+    queued_chunks(world.stack)
+    queued_chunks(world.stack, "InteractiveQueueUrl")
 
 
 def process(world: SyncWorld, chunks: list[ReconcileChunk]) -> None:
@@ -294,7 +301,7 @@ def test_a_platform_change_is_recorded_and_its_push_queued_at_once(world: SyncWo
     consent = contact.consents[Purpose.EMARKETING]
     assert (consent.legal_base, consent.changed_at, consent.changed_in) == ("WITHDRAWN", at, Side.PLATFORM)
     assert contact.pending[Purpose.EMARKETING] == consent.state
-    (chunk,) = queued_chunks(world.stack)
+    (chunk,) = queued_chunks(world.stack, "InteractiveQueueUrl")  # a push someone waits for
     assert (chunk.trigger, chunk.emails, chunk.person_ids) == ("platform", [email], [])
     assert (chunk.job.kind, chunk.job.id, chunk.job.chunk_no) == ("run", f"platform-{event['id']}", 0)
 
@@ -302,7 +309,7 @@ def test_a_platform_change_is_recorded_and_its_push_queued_at_once(world: SyncWo
     version = contact.version
     assert invoke(world, "PlatformConsentFunction", event)["status"] == "unchanged"
     assert world.contact(account, email).version == version
-    assert len(queued_chunks(world.stack)) == 1
+    assert len(queued_chunks(world.stack, "InteractiveQueueUrl")) == 1
 
     # When an older change arrives late, it is ignored
     older = envelope(
@@ -336,7 +343,7 @@ def test_a_change_for_an_unknown_email_creates_an_unlinked_contact(world: SyncWo
     )
     contact = world.contact(account, email)
     assert (contact.linked, contact.consents[Purpose.EMARKETING].legal_base) == (False, "61A")
-    assert [c.emails for c in queued_chunks(world.stack)] == [[email]]
+    assert [c.emails for c in queued_chunks(world.stack, "InteractiveQueueUrl")] == [[email]]
 
 
 @pytest.mark.parametrize(

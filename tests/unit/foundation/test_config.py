@@ -13,6 +13,7 @@ REQUIRED = {
     "ARTIFACTS_BUCKET": "artifacts",
     "EVENT_BUS_NAME": "bus",
     "RECONCILE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/reconcile",
+    "INTERACTIVE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/interactive",
     "EVENTS_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     "SECRET_PREFIX": "stack/accounts/",
     "SECRET_ARN_PREFIX": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stack/accounts/",

@@ -133,4 +133,4 @@ def test_dead_letter_queues_have_alarms(template: dict[str, Any]) -> None:
         if r["Type"] == "AWS::CloudWatch::Alarm"
         and r["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }
-    assert alarmed == {"ReconcileDeadLetterQueue", "EventsDeadLetterQueue"}
+    assert alarmed == {"ReconcileDeadLetterQueue", "InteractiveDeadLetterQueue", "EventsDeadLetterQueue"}
