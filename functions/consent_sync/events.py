@@ -138,6 +138,8 @@ class SyncRequested(_Detail):
     baseline: bool = False
     # Given by a caller that wants to follow the run (the CLI's --wait); otherwise one is made up.
     run_id: Identifier | None = None
+    # Set by consent-sync's own 30-minute fan-out (one event per account): the run's kind is `scheduled`.
+    scheduled: bool = False
 
     @model_validator(mode="after")
     def _baseline_names_an_account(self, info: ValidationInfo) -> Self:

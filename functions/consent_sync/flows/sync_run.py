@@ -41,6 +41,7 @@ from consent_sync.flows.connect import open_superoffice
 from consent_sync.flows.fanout import start_job
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
+from consent_sync.store.bus import publish_many
 from consent_sync.store.contacts import ContactStore
 from consent_sync.store.jobs import JobStore
 from consent_sync.store.secrets import CredentialsUnavailable
@@ -57,7 +58,7 @@ def run_kind(request: SyncRequested | None, watermark: datetime | None) -> RunKi
     """What kind of run to do: `baseline` when asked for or when there is no watermark to start from."""
     if (request is not None and request.baseline) or watermark is None:
         return RunKind.BASELINE
-    return RunKind.REQUESTED if request is not None else RunKind.SCHEDULED
+    return RunKind.REQUESTED if request is not None and not request.scheduled else RunKind.SCHEDULED
 
 
 def run_id_for(request: SyncRequested | None, event_id: str | None) -> str:
@@ -146,15 +147,35 @@ class SyncRunFailed(RuntimeError):
 
 
 def sync_requested(request: SyncRequested, event_id: str) -> dict[str, Any]:
-    """`Sync Requested`: the named account, or every account with sync on."""
+    """`Sync Requested`: the named account's run, or (no account) one request per account with sync on."""
+    if request.account_id is None:
+        return fan_out(request, event_id)
     return sync_accounts(request, event_id=event_id)
 
 
 def schedule_fired(event_id: str) -> dict[str, Any]:
-    """The 30-minute schedule: the job sweep (`completion.sweep`), then every account with sync on,
-    kind `scheduled`."""
+    """The 30-minute schedule: the job sweep (`completion.sweep`), then one `Sync Requested` per account
+    with sync on (kind `scheduled`): each account's run is an invocation of its own, so the number of
+    accounts a deployment serves is not bounded by one invocation's time."""
     swept = completion.sweep()
-    return sync_accounts(None, event_id=event_id) | {"swept": swept}
+    return fan_out(None, event_id) | {"swept": swept}
+
+
+def fan_out(request: SyncRequested | None, event_id: str) -> dict[str, Any]:
+    """One `Sync Requested` per account with sync on, ten per PutEvents, all with one run id."""
+    config = get_config()
+    accounts = AccountStore(config.table_name)
+    run_id = run_id_for(request, event_id)
+    stored = (accounts.get(account_id) for account_id in accounts.account_ids())
+    requests = [
+        SyncRequested(account_id=settings.account_id, run_id=run_id, scheduled=request is None)
+        for settings in stored
+        if settings is not None and settings.syncs
+    ]
+    publish_many(config.event_bus_name, requests)
+    metrics.add_metric(name="SyncAccounts", unit=MetricUnit.Count, value=len(requests))
+    logger.info("sync run fanned out", extra={"run_id": run_id, "accounts": len(requests)})
+    return {"status": "fanned_out", "run_id": run_id, "accounts": len(requests)}
 
 
 def sync_accounts(request: SyncRequested | None, *, event_id: str | None) -> dict[str, Any]:
