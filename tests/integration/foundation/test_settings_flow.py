@@ -129,7 +129,11 @@ def test_every_incoming_sample_reaches_its_function(consent_stack: LocalStack, p
 
 
 def test_the_schedule_reaches_the_scheduled_sync(consent_stack: LocalStack) -> None:
-    before = consent_stack.runtime.invocation_counts.get("ScheduledSyncFunction", 0)
+    before = len(consent_stack.runtime.invocations("ScheduledSyncFunction"))
     consent_stack.runtime.fire_schedule("ScheduledSyncFunction")
     consent_stack.runtime.drain()
-    assert consent_stack.runtime.invocation_counts["ScheduledSyncFunction"] == before + 1
+    new = consent_stack.runtime.invocations("ScheduledSyncFunction")[before:]
+    # The schedule's event once; then one scheduled `Sync Requested` per account with sync on, if any
+    assert [i.event["source"] for i in new].count("aws.events") == 1
+    fanned = [i.event for i in new if i.event["source"] != "aws.events"]
+    assert all(e["detail-type"] == "Sync Requested" and e["detail"]["scheduled"] for e in fanned)
