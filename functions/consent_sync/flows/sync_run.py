@@ -140,10 +140,8 @@ class RunStarted:
 
 
 class SyncRunFailed(RuntimeError):
-    """Some accounts' runs could not be queued (SuperOffice or the secret unreachable); Lambda retries.
-
-    The other accounts' runs were queued; on the retry they are found already queued and not repeated.
-    """
+    """An account's run could not be queued (SuperOffice or the secret unreachable); Lambda retries the
+    event, and the watermark has not moved."""
 
 
 def sync_requested(request: SyncRequested, event_id: str) -> dict[str, Any]:
@@ -178,39 +176,31 @@ def fan_out(request: SyncRequested | None, event_id: str) -> dict[str, Any]:
     return {"status": "fanned_out", "run_id": run_id, "accounts": len(requests)}
 
 
-def sync_accounts(request: SyncRequested | None, *, event_id: str | None) -> dict[str, Any]:
-    """Run the sync for `request`'s account (None: the schedule, every account with sync on).
+def sync_accounts(request: SyncRequested, *, event_id: str | None) -> dict[str, Any]:
+    """Run the sync for `request`'s account (every other request is fanned out first, `fan_out`).
 
-    A named account without sync (integration `none`, or sync off) gets a run with no chunks that
-    completes at once with zeros, so a caller following it is answered; nothing is asked of SuperOffice.
+    An account without sync (integration `none`, or sync off) gets a run with no chunks that completes
+    at once with zeros, so a caller following it is answered; nothing is asked of SuperOffice.
     """
+    assert request.account_id is not None  # sync_requested fans out the account-less ones
     config = get_config()
     accounts = AccountStore(config.table_name)
-    if request is not None and request.account_id is not None:
-        targets = [accounts.require(request.account_id)]
-    else:
-        stored = (accounts.get(account_id) for account_id in accounts.account_ids())
-        targets = [settings for settings in stored if settings is not None and settings.syncs]
+    settings = accounts.require(request.account_id)
     # Always one metric, so that a run with nothing to do still shows (and Powertools has something to flush).
-    metrics.add_metric(name="SyncAccounts", unit=MetricUnit.Count, value=len(targets))
-    started: list[RunStarted] = []
-    failed: dict[str, str] = {}
-    for settings in targets:
-        try:
-            started.append(run_account(config, accounts, settings, request, event_id=event_id))
-        except (SuperOfficeError, CredentialsUnavailable) as exc:
-            # One tenant down must not hold up the others; the watermark of this one stays put.
-            logger.warning(
-                "sync run not queued",
-                extra={"account_id": settings.account_id, "error": type(exc).__name__, "problem": str(exc)},
-            )
-            failed[settings.account_id] = f"{type(exc).__name__}: {exc}"
-    if failed:
-        metrics.add_metric(name="SyncRunsNotQueued", unit=MetricUnit.Count, value=len(failed))
-        raise SyncRunFailed(
-            "sync runs not queued for " + "; ".join(f"{account}: {why}" for account, why in failed.items())
+    metrics.add_metric(name="SyncAccounts", unit=MetricUnit.Count, value=1)
+    try:
+        started = run_account(config, accounts, settings, request, event_id=event_id)
+    except (SuperOfficeError, CredentialsUnavailable) as exc:
+        # The watermark stays put; Lambda retries the event.
+        logger.warning(
+            "sync run not queued",
+            extra={"account_id": settings.account_id, "error": type(exc).__name__, "problem": str(exc)},
         )
-    return {"status": "ok", "runs": [asdict(run) for run in started]}
+        metrics.add_metric(name="SyncRunsNotQueued", unit=MetricUnit.Count, value=1)
+        raise SyncRunFailed(
+            f"sync runs not queued for {settings.account_id}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return {"status": "ok", "runs": [asdict(started)]}
 
 
 def run_account(
