@@ -6,20 +6,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import pytest
-from cfnlint.decode import decode
-
 from consent_sync.events import INCOMING
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    parsed, problems = decode(str(ROOT / "template.yaml"))
-    assert not problems, problems
-    assert parsed is not None
-    return parsed
 
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

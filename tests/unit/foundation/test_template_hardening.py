@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    parsed, problems = decode(str(ROOT / "template.yaml"))
-    assert not problems, problems
-    assert parsed is not None
-    return parsed
-
-
-def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+from .test_template import functions
 
 
 def _alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,7 +43,7 @@ def test_every_function_alarms_on_errors_and_throttles(template: dict[str, Any],
         for a in _alarms(template)
         if a["Namespace"] == "AWS/Lambda" and a["MetricName"] == metric
     }
-    assert alarmed == set(_functions(template))
+    assert alarmed == set(functions(template))
 
 
 def test_the_reconcile_queue_alarms_on_its_oldest_message(template: dict[str, Any]) -> None:
@@ -70,13 +56,13 @@ def test_every_function_logs_to_its_own_group_with_a_retention(template: dict[st
     resources = template["Resources"]
     assert template["Parameters"]["LogRetentionDays"]["Default"] == 90
     groups = set()
-    for name, function in _functions(template).items():
-        ref = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    for name, function in functions(template).items():
+        ref = function["LoggingConfig"]["LogGroup"]["Ref"]
         group = resources[ref]
         assert group["Type"] == "AWS::Logs::LogGroup", name
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
         groups.add(ref)
-    assert len(groups) == len(_functions(template))
+    assert len(groups) == len(functions(template))
 
 
 def test_the_functions_know_their_secrets_arn_and_whether_test_endpoints_are_allowed(
