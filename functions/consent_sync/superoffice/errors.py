@@ -107,6 +107,10 @@ class AuthError(SuperOfficeError):
     """The credentials were refused (401/403), or a system-user login or its token failed verification."""
 
 
+class Forbidden(AuthError):
+    """403: the credentials are valid but may not do this (e.g. an Online app without the webhook agent)."""
+
+
 class NotFound(SuperOfficeError):
     """The entity asked for does not exist (404)."""
 
@@ -169,8 +173,10 @@ def error_for_response(
     status = response.status_code
     detail = scrub_detail(error_text(response), secrets)
     kind: type[SuperOfficeError]
-    if status in (401, 403):
+    if status == 401:
         kind, message = AuthError, "SuperOffice refused the credentials"
+    elif status == 403:
+        kind, message = Forbidden, "SuperOffice forbids this request to these credentials"
     elif status == 404:
         kind, message = NotFound, "SuperOffice has no such entity"
     elif status == 429:

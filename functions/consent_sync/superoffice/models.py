@@ -226,3 +226,18 @@ def superoffice_states(rows: Iterable[ConsentRow]) -> dict[int, dict[Purpose, Co
             changed_at=row.changed_at,
         )
     return states
+
+
+# -- Webhooks -----------------------------------------------------------------------------------------------
+
+
+class Webhook(SoModel):
+    """A webhook entity (``/Webhook``, ``/Webhook/{id}``). Its ``Secret`` is never read back: the
+    signing secret is consent-sync's own, in Secrets Manager."""
+
+    webhook_id: int = Field(alias="WebhookId")
+    name: Text = Field(default="", alias="Name")
+    events: list[str] = Field(default_factory=list, alias="Events")
+    target_url: Text = Field(default="", alias="TargetUrl")
+    state: Text = Field(default="Unknown", alias="State")
+    type: Text = Field(default="", alias="Type")
