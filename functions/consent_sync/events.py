@@ -367,3 +367,14 @@ class ReconcileChunk(BaseModel):
     def size(self) -> int:
         """How many contacts the chunk names (what a failed chunk counts as failed)."""
         return len(self.person_ids) + len(self.emails)
+
+
+class WebhookPull(BaseModel):
+    """One SQS message on the pull queue: a person SuperOffice named in a consent webhook delivery."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    account_id: AccountId
+    event_id: str = Field(min_length=1, max_length=100)
+    person_id: int = Field(gt=0)
+    event: str
+    changed_by_associate_id: int | None = None
