@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class FunctionConfig(BaseModel):
@@ -60,6 +60,12 @@ class FunctionConfig(BaseModel):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**{**_from_environment(type(self), os.environ), **values})
+
+    @field_validator("webhook_base_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        # The template passes "" when the stack's SuperOfficeWebhooks is off.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _one_secret_prefix(self) -> Self:

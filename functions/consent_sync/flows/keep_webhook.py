@@ -70,8 +70,7 @@ def keep_webhook(
     else:
         reachable = settings if settings.talks_to_superoffice else previous
         state = _removed(settings.account_id, reachable, config, before)
-    if state != before:
-        store.put(state)
+    store.put(state)  # `checked_at` says when consent-sync last looked, so it is written every time
     return state
 
 
@@ -166,7 +165,7 @@ def _removed(
     then its secret."""
     idle = WebhookState(account_id=account_id, status=WebhookStatus.NONE, checked_at=_now())
     if before is None or before.status is WebhookStatus.NONE:
-        return before or idle
+        return idle
     if reachable is None or not reachable.talks_to_superoffice:
         # No connection to reach the tenant with. Without its secret the receiver refuses every
         # delivery, so SuperOffice stops the webhook after its retries.
