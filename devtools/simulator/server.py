@@ -157,6 +157,7 @@ def serve(
         f"                client secret {online.client_secret}\n"
         f"                system user token {online.system_user_token}\n"
         f"                private key {key_file}\n"
+        f"  webhooks    : targets on loopback only; knobs at {root}/_sim/webhooks/settings\n"
         f"  control     : {root}/_sim/health",
         file=sys.stderr,
         flush=True,

@@ -535,15 +535,18 @@ def test_stopped_webhooks_get_nothing(sim: SimulatorHandle, api: httpx.Client, r
     assert _state(sim, stopped["WebhookId"])["state"] == "Stopped"
 
 
-def test_stopping_a_webhook_ends_its_retries(
-    sim: SimulatorHandle, api: httpx.Client, receiver: Receiver
+@pytest.mark.parametrize("end", ["stop", "delete"])
+def test_stopping_or_deleting_a_webhook_ends_its_retries(
+    sim: SimulatorHandle, api: httpx.Client, receiver: Receiver, end: str
 ) -> None:
     created = _register(api, receiver)
     sim.control.set_webhook_settings(retry_delays_s=(0.5, 0.5))
     receiver.default_status = 500
     _consent(api, 44)
     _wait_for(lambda: receiver.received("person.consented"))
-    assert api.put(f"/Webhook/{created['WebhookId']}", json={"State": "Stopped"}).status_code == 200
+    url = f"/Webhook/{created['WebhookId']}"
+    ended = api.put(url, json={"State": "Stopped"}) if end == "stop" else api.delete(url)
+    assert ended.status_code in (200, 204)
     sim.control.wait_webhooks_idle(10)
     assert len(receiver.received("person.consented")) == 1
 
@@ -649,3 +652,19 @@ def test_webhooks_survive_a_reseed(sim: SimulatorHandle, api: httpx.Client, rece
     sim.control.reset()
     _consent(api, 56)
     _wait_for(lambda: receiver.received("person.consented"))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"retry_delays_s": [1.0]},
+        {"retry_delays_s": [1.0, -1.0]},
+        {"timeout_s": 0},
+        {"drop_next": -1},
+        {"drop_everything": True},
+    ],
+)
+def test_unreasonable_delivery_settings_are_refused(sim: SimulatorHandle, settings: dict[str, Any]) -> None:
+    response = httpx.put(f"{sim.root_url}/_sim/webhooks/settings", json=settings)
+    assert response.status_code == 400
+    assert sim.control.set_webhook_settings()["retry_delays_s"] == [1.0, 4.0]
