@@ -23,13 +23,18 @@ EVENTS = ROOT / "events"
 
 @pytest.fixture(scope="module")
 def consent_stack() -> Iterator[LocalStack]:
-    """template.yaml on moto, events delivered by calling `stack.runtime.drain()`."""
+    """template.yaml on moto, events delivered by calling `stack.runtime.drain()`.
+
+    SuperOffice webhooks off: these tests follow the poll and the platform's events deterministically,
+    while deliveries arrive on their own clock (tests/integration/webhooks runs them on).
+    """
     with local_stack(
         template=ROOT / "template.yaml",
         port=0,
         stack_name=f"cs-{uuid.uuid4().hex[:8]}",
         region="eu-west-1",
         failed_visibility_timeout_s=0,
+        parameters={"SuperOfficeWebhooks": "off"},
     ) as stack:
         yield stack
 

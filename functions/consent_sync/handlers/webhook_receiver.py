@@ -13,7 +13,7 @@ from consent_sync.flows import webhook_delivery
 from consent_sync.observability import logger, metrics, tracer
 
 #: SuperOffice delivers an event again when it missed the answer: the account and event id say so.
-IDEMPOTENCY_KEY = "[pull.account_id, pull.event_id]"
+IDEMPOTENCY_KEY = "[account_id, event_id]"
 IDEMPOTENCY_EXPIRES_S = 24 * 3600
 
 

@@ -1,0 +1,127 @@
+"""A stack with SuperOffice webhooks on, the simulator delivering them, and what the tests do to both."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from consent_sync.domain.webhook import signature, webhook_name
+from devtools.local import LocalStack, local_stack
+from devtools.simulator.testing import SimulatorHandle, running_simulator
+from tests.integration.conftest import ROOT, Platform
+from tests.integration.sync.conftest import People, SyncWorld
+
+#: Shrunk from SuperOffice's 1 s and 4 s, so a failing delivery's three tries take a moment.
+RETRY_DELAYS_S = (0.2, 0.4)
+
+
+@pytest.fixture(scope="module")
+def hook_stack() -> Iterator[LocalStack]:
+    with local_stack(
+        template=ROOT / "template.yaml",
+        port=0,
+        stack_name=f"wh-{uuid.uuid4().hex[:8]}",
+        region="eu-west-1",
+        failed_visibility_timeout_s=0,
+        parameters={"SuperOfficeWebhooks": "on"},
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def hook_simulator() -> Iterator[SimulatorHandle]:
+    with running_simulator(persons=120, seed=11) as sim:
+        yield sim
+
+
+class HookWorld(SyncWorld):
+    """The sync world, with SuperOffice's webhooks and the receiver's URL."""
+
+    @property
+    def receiver(self) -> str:
+        return self.stack.function_urls["WebhookReceiverFunction"]
+
+    def url(self, account_id: str) -> str:
+        return f"{self.receiver}accounts/{account_id}"
+
+    def hooks(self, account_id: str) -> list[dict[str, Any]]:
+        name = webhook_name(self.stack.template.stack_name, account_id)
+        return [hook for hook in self.simulator.control.webhooks() if hook["name"] == name]
+
+    def secret(self, account_id: str) -> str:
+        secrets = boto3.client(
+            "secretsmanager", endpoint_url=self.stack.endpoint_url, region_name="eu-west-1"
+        )
+        name = f"{self.stack.template.stack_name}/webhooks/{account_id}"
+        return str(secrets.get_secret_value(SecretId=name)["SecretString"])
+
+    def settle(self) -> None:
+        """Every delivery made (retries included), then every event and queue drained."""
+        self.simulator.control.wait_webhooks_idle(timeout_s=30)
+        self.drain()
+
+    def deliver(
+        self,
+        account_id: str,
+        payload: dict[str, Any],
+        *,
+        secret: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Post a delivery as SuperOffice would, signed with `secret` (None: unsigned)."""
+        body = json.dumps(payload).encode()
+        sent = {"Content-Type": "application/json", "X-SuperOffice-EventId": str(payload.get("EventId", ""))}
+        if secret is not None:
+            sent["X-SuperOffice-Signature"] = signature(secret, body)
+        sent.update(headers or {})
+        return httpx.post(self.url(account_id), content=body, headers=sent, timeout=30)
+
+    def pull_queue_depth(self) -> int:
+        sqs = boto3.client("sqs", endpoint_url=self.stack.endpoint_url, region_name="eu-west-1")
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=self.stack.outputs["WebhookPullQueueUrl"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+
+def consent_payload(
+    person_id: int, *, event: str = "person.unconsented", event_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "EventId": event_id or str(uuid.uuid4()),
+        "Timestamp": "2026-12-02T10:00:00Z",
+        "Changes": ["legalbase_id"],
+        "Event": event,
+        "PrimaryKey": person_id,
+        "Entity": "person",
+        "ContextIdentifier": "",
+        "ChangedByAssociateId": 5,
+        "WebhookName": "whatever",
+    }
+
+
+@pytest.fixture(scope="module")
+def hook_people(hook_simulator: SimulatorHandle) -> People:
+    return People(hook_simulator)
+
+
+@pytest.fixture
+def hooks(hook_stack: LocalStack, hook_simulator: SimulatorHandle) -> Iterator[HookWorld]:
+    hook_simulator.control.clear_faults()
+    hook_simulator.control.set_webhook_settings(retry_delays_s=RETRY_DELAYS_S)
+    hook_stack.forget_tenant_budgets()
+    platform = Platform(hook_stack)
+    platform.dead_letters()
+    yield HookWorld(hook_stack, hook_simulator, platform)
+    hook_simulator.control.clear_faults()
+    hook_simulator.control.set_webhook_settings(retry_delays_s=RETRY_DELAYS_S)
+    hook_stack.forget_tenant_budgets()
