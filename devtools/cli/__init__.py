@@ -23,7 +23,7 @@ app = typer.Typer(
     name="consent-sync",
     help="Keep GDPR legal bases in step between SuperOffice and the marketing platform.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
