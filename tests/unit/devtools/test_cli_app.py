@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from devtools.cli import app, main
 
 COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit")
-GROUPS = {"local": ["up"], "account": ["set", "show"], "consent": ["set"], "contact": ["show"]}
+GROUPS = {"local": ["up", "env-json"], "account": ["set", "show"], "consent": ["set"], "contact": ["show"]}
 
 
 def commands_listed(output: str) -> list[str]:
