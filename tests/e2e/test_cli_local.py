@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode
 
+from devtools.local.template import load_template_document
 from tests.e2e.conftest import ROOT, Cli
 
 CONTAINER_ENDPOINT = "http://172.17.0.1:4566"
@@ -17,10 +17,7 @@ CONTAINER_ENDPOINT = "http://172.17.0.1:4566"
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    parsed, problems = decode(str(ROOT / "template.yaml"))
-    assert not problems, problems
-    assert parsed is not None
-    return parsed
+    return load_template_document(ROOT / "template.yaml")
 
 
 def declared_variables(template: dict[str, Any]) -> dict[str, set[str]]:
