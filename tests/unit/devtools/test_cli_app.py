@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from devtools.cli import app, main
 
-COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit")
+COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit", "status")
 GROUPS = {"local": ["up", "env-json"], "account": ["set", "show"], "consent": ["set"], "contact": ["show"]}
 
 
