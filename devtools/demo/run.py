@@ -92,13 +92,26 @@ def run_demo(out: Console, err: Console) -> int:
         except StoryAborted:
             out.print("[red]the story stopped here[/red]")
         print_summary(story)
-        failures = story.failures
         _wait_until_idle(stack)
+        _print_status(story)
+        failures = story.failures
     out.print(f"handler logs (JSON, e-mail addresses masked): {HANDLER_LOG.relative_to(ROOT)}")
     for failure in failures:
         err.print(f"[red]failed:[/red] {failure}", highlight=False)
     out.print(f"done in {time.monotonic() - started:.1f} s", highlight=False)
     return 1 if failures else 0
+
+
+def _print_status(story: Story) -> None:
+    """End with what `consent-sync status <account>` prints for the demo's account."""
+    from devtools import status
+
+    story.stack.runtime.publish_queue_ages()  # the sample `local up` takes every few seconds
+    story.out.rule(f"[bold]consent-sync status {story.account}")
+    try:
+        status.render(story.out, status.status(story.cs, story.account))
+    except Exception as exc:  # the demo reports every failure and exits 1, it never stops half-way
+        story.failures.append(f"status of {story.account}: {exc}")
 
 
 def _wait_until_idle(stack: LocalStack, timeout_s: float = 15.0) -> None:

@@ -63,6 +63,7 @@ class Provisioner:
         self._sns = client("sns", endpoint_url, template.region)
         self._secrets = client("secretsmanager", endpoint_url, template.region)
         self._ssm = client("ssm", endpoint_url, template.region)
+        self._cloudwatch = client("cloudwatch", endpoint_url, template.region)
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self._table,
             "AWS::SQS::Queue": self._queue,
@@ -72,6 +73,7 @@ class Provisioner:
             "AWS::SNS::Topic": self._topic,
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::SSM::Parameter": self._parameter,
+            "AWS::CloudWatch::Dashboard": self._dashboard,
         }
 
     def provision(self) -> ProvisionReport:
@@ -112,6 +114,16 @@ class Provisioner:
         for description in self.routing.unrouted:
             log.debug("event not routed locally: %s", description)
         return report
+
+    # ------------------------------------------------------------------ CloudWatch
+
+    def _dashboard(self, logical_id: str, properties: dict[str, Any]) -> None:
+        """Moto stores a dashboard as given: the body resolved here (every name it refers to) is kept."""
+        body = properties["DashboardBody"]
+        self._cloudwatch.put_dashboard(
+            DashboardName=self.template.physical_name(logical_id),
+            DashboardBody=body if isinstance(body, str) else json.dumps(body),
+        )
 
     # ------------------------------------------------------------------ DynamoDB
 

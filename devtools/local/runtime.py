@@ -26,6 +26,7 @@ from moto.events.models import EventPattern
 
 from devtools.local.aws import client
 from devtools.local.payloads import destination_record, scheduled_event, sqs_record
+from devtools.local.queue_age import SAMPLE_PERIOD_S, publish_oldest_ages
 from devtools.local.sam import Destination, FunctionSpec, QueueSource, Routing, RuleRoute, read_routing
 from devtools.local.sandbox import FunctionSandbox, LambdaContext, function_environment
 from devtools.local.template import Template
@@ -101,6 +102,7 @@ class LocalRuntime:
         self._sqs = client("sqs", endpoint_url, template.region)
         self._events = client("events", endpoint_url, template.region)
         self._sns = client("sns", endpoint_url, template.region)
+        self._cloudwatch = client("cloudwatch", endpoint_url, template.region)
         self._sandboxes: dict[str, FunctionSandbox] = {}
         self._counts: Counter[str] = Counter()
         self._history: dict[str, deque[Invocation]] = {
@@ -564,7 +566,8 @@ class LocalRuntime:
 
     def start(self, *, schedule_period_s: float | None = None) -> None:
         """Pump in background threads: one per tap queue and per SQS source, plus a scheduler firing
-        ``rate(...)`` schedules at their rate (or every ``schedule_period_s`` when given)."""
+        ``rate(...)`` schedules at their rate (or every ``schedule_period_s`` when given), and one
+        sampling the queues' oldest message ages (:meth:`publish_queue_ages`)."""
         if self._threads:
             raise RuntimeError("the runtime is already running")
         self._stop.clear()
@@ -577,6 +580,17 @@ class LocalRuntime:
         )
         thread.start()
         self._threads.append(thread)
+        self._spawn("queue-ages", self._sample_queue_ages)
+
+    def publish_queue_ages(self) -> dict[str, float]:
+        """Put each queue's oldest message age as SQS's CloudWatch metric, which moto lacks
+        (:mod:`devtools.local.queue_age`); ``start`` does it every few seconds."""
+        return publish_oldest_ages(self.template, self._cloudwatch)
+
+    def _sample_queue_ages(self) -> int:
+        self.publish_queue_ages()
+        self._stop.wait(SAMPLE_PERIOD_S)
+        return 0
 
     def stop(self) -> None:
         """Stop the background threads (each finishes its current delivery first)."""

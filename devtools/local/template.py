@@ -55,6 +55,7 @@ _NAME_RULES: dict[str, _NameRule] = {
     "AWS::SecretsManager::Secret": _NameRule("Name", 512),
     "AWS::SNS::Topic": _NameRule("TopicName", 256),
     "AWS::CloudWatch::Alarm": _NameRule("AlarmName", 255),
+    "AWS::CloudWatch::Dashboard": _NameRule("DashboardName", 255),
     "AWS::IAM::Role": _NameRule("RoleName", 64),
     "AWS::SSM::Parameter": _NameRule("Name", 2048),
     "AWS::Logs::LogGroup": _NameRule("LogGroupName", 512),

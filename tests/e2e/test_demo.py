@@ -47,6 +47,10 @@ def test_make_run_tells_the_whole_story_and_exits_0() -> None:
     for title in SECTION_TITLES:
         assert title in result.stdout, f"no {title!r} section in the summary"
     assert "✗" not in result.stdout
+    # and it ends with `status` of its account: its tables of accounts and queues
+    tail = result.stdout.split("consent-sync status ")[-1]
+    assert "accounts of consent-sync" in tail
+    assert "events-dlq" in tail
     assert "failed:" not in result.stderr
     # and the handlers' logs went to their file, not to the terminal
     assert "build/demo-handlers.log" in result.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from consent_sync.config import FunctionConfig, get_config
@@ -28,7 +29,7 @@ from consent_sync.domain.jobs import (
 from consent_sync.domain.linking import DOCUMENTED_SKIP_REASONS
 from consent_sync.domain.vocabulary import JobKind, RunKind
 from consent_sync.events import ImportCompleted, SendoutConsentChecked, SyncRunCompleted
-from consent_sync.observability import logger
+from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.artifacts import get_json, list_keys, put_json, verdicts_prefix
 from consent_sync.store.bus import publish, publish_many
@@ -156,8 +157,14 @@ def _publish(job: Job) -> None:
     )
     if job.kind is JobKind.SENDOUT:
         announce_check(get_config(), job)
+        # From the check's request to its verdicts: what a marketer waits for at Checklist or Sending.
+        if job.completed_at is not None:
+            latency_ms = (job.completed_at - job.created_at).total_seconds() * 1000
+            metrics.add_metric(name="SendoutCheckLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
     elif event is not None:
         publish(get_config().event_bus_name, event)
+        if job.kind is JobKind.RUN:
+            metrics.add_metric(name="SyncRunsCompleted", unit=MetricUnit.Count, value=1)
 
 
 def sweep(*, now: datetime | None = None, stale_after: timedelta = STALE_AFTER) -> dict[str, int]:

@@ -36,7 +36,7 @@ from consent_sync.domain.consent import ConsentState
 from consent_sync.domain.contact import Contact, DecisionRecord, PushedState, StoredConsent
 from consent_sync.domain.emails import normalise_email
 from consent_sync.domain.errors import UnknownKey
-from consent_sync.domain.jobs import FAILED
+from consent_sync.domain.jobs import FAILED, PULLED, PUSHED
 from consent_sync.domain.linking import (
     Linking,
     Member,
@@ -278,6 +278,8 @@ def _count(chunk: ReconcileChunk, stores: Stores, tally: Tally, calls: dict[str,
     logger.info("chunk reconciled", extra=result.summary())
     metrics.add_metric(name="ChunksReconciled", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ContactsFailed", unit=MetricUnit.Count, value=tally.counters[FAILED])
+    metrics.add_metric(name="ContactsPushed", unit=MetricUnit.Count, value=tally.counters[PUSHED])
+    metrics.add_metric(name="ContactsPulled", unit=MetricUnit.Count, value=tally.counters[PULLED])
     return result
 
 

@@ -9,6 +9,11 @@ delivered more than once. Fan-in is one item updated atomically:
   all the callers (the fan-out after ``set_total``, every chunk after recording) exactly one wins and
   emits the completion event, whichever order the chunks and the total arrive in.
 
+The account's jobs are listed newest first through ChangedIndex (``gsi1pk = JOBS#<account>#<kind>``,
+``#<run kind>`` appended for runs, so a run of the 30-minute sync is not buried under the platform's
+pushes; ``gsi1sk = <created_at>#<job_id>``): the last run or import of an account is one query
+(:meth:`JobStore.latest`), never a scan. Jobs created before the index key existed are not listed.
+
 Item: ``pk = JOB#<account>#<kind>#<job_id>``, ``sk = JOB``; ``status``, ``meta`` (JSON text),
 ``total_chunks``, ``done_chunks``, ``chunk_set`` / ``failed_chunk_set`` (number sets),
 ``count_<name>`` and ``skipped_<reason>`` (top-level numbers, because ADD only works on top-level
@@ -69,6 +74,12 @@ class TotalMismatch(ValueError):
     """``set_total`` was called again with a different number of chunks."""
 
 
+def history_key(account_id: str, kind: JobKind, run_kind: str | None = None) -> str:
+    """The ChangedIndex partition of an account's jobs of one kind (and, for runs, one run kind)."""
+    key = f"JOBS#{account_id}#{JobKind(kind).value}"
+    return f"{key}#{run_kind}" if run_kind else key
+
+
 def _check_counters(counts: Mapping[str, int]) -> None:
     for name, value in counts.items():
         if not _COUNTER_NAME.fullmatch(name):
@@ -126,6 +137,11 @@ class JobStore:
             # PendingIndex (sparse): running jobs, for the sweep of jobs whose chunks died silently.
             "gsi3pk": RUNNING_INDEX_KEY,
             "gsi3sk": f"{stored_time(now)}#{self._key(account_id, kind, job_id)['pk']}",
+            # ChangedIndex: the account's jobs of this kind, newest last (`latest`).
+            "gsi1pk": history_key(
+                account_id, kind, meta.get("kind") if JobKind(kind) is JobKind.RUN else None
+            ),
+            "gsi1sk": f"{stored_time(now)}#{job_id}",
         }
         try:
             self.requests["PutItem"] += 1
@@ -135,6 +151,25 @@ class JobStore:
                 return False
             raise
         return True
+
+    def latest(self, account_id: str, kind: JobKind, run_kind: str | None = None) -> Job | None:
+        """The account's most recently created job of ``kind`` (of ``run_kind``, for runs), or None.
+
+        One query of ChangedIndex (newest first, one key) and one read of the job.
+        """
+        self.requests["Query"] += 1
+        page = self._table.query(
+            IndexName="ChangedIndex",
+            KeyConditionExpression=Key("gsi1pk").eq(history_key(account_id, kind, run_kind)),
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        if not page["Items"]:
+            return None
+        key = page["Items"][0]
+        self.requests["GetItem"] += 1
+        item = self._table.get_item(Key={"pk": key["pk"], "sk": key["sk"]}, ConsistentRead=True).get("Item")
+        return None if item is None else self._job(item)
 
     def get(self, account_id: str, kind: JobKind, job_id: str) -> Job | None:
         """The job, or None when unknown (strongly consistent)."""

@@ -112,6 +112,15 @@ def test_repository_template_provisions_fully() -> None:
         assert {(route.bus_name, route.rule_name) for route in routing.rules} <= rules
         assert {stack.template.queue_url(route.tap_queue_name) for route in routing.rules} <= queues
         assert {stack.template.queue_url(source.queue_name) for source in routing.queues} <= queues
+        # And the dashboard is stored with every name in its body resolved to the local stack's
+        (dashboard,) = kinds["AWS::CloudWatch::Dashboard"]
+        body = aws("cloudwatch").get_dashboard(DashboardName=stack.outputs["DashboardName"])["DashboardBody"]
+        assert stack.report.created[dashboard] == "AWS::CloudWatch::Dashboard"
+        assert "${" not in body
+        names = json.dumps(json.loads(body))
+        for function in stack.runtime.functions.values():
+            assert f'"FunctionName", "{function.name}"' in names, function.logical_id
+        assert stack.resources["ReconcileQueue"].rsplit("/", 1)[-1] in names
         # And every output resolved
         assert set(stack.outputs) == {
             name for name, output in (document.get("Outputs") or {}).items() if "Condition" not in output

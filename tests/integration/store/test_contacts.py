@@ -310,3 +310,24 @@ def test_get_many_gives_up_loudly_under_sustained_throttling(
     with pytest.raises(StoreBusy):
         store.get_many(ACCOUNT, ["x@example.com"])
     assert store.requests["BatchGetItem"] == 9
+
+
+def test_counts_are_index_counts_of_linked_unlinked_and_owed_contacts(table_name: str) -> None:
+    # Given two linked contacts (one owing a push), a platform-only contact, and another account's contact
+    store = ContactStore(table_name)
+    owed = {Purpose.EMARKETING: ConsentState(legal_base=WITHDRAWN, changed_at=T0)}
+    store.put_new(_contact("l1@example.com", superoffice_person_id=1, pending=owed))
+    store.put_new(_contact("l2@example.com", superoffice_person_id=2))
+    platform_only = store.put_new(_contact("u1@example.com"))
+    store.put_new(Contact(account_id="other", email="o@example.com"))
+
+    # Then the counts come from the indexes, without a scan
+    store.requests.clear()
+    counts = store.counts(ACCOUNT)
+    assert (counts.linked, counts.unlinked, counts.pending, counts.total) == (2, 1, 1, 3)
+    assert set(store.requests) == {"Query"}
+
+    # And a contact that gets linked moves from one partition to the other
+    store.save(platform_only.model_copy(update={"superoffice_person_id": 3}))
+    assert store.counts(ACCOUNT)[:2] == (3, 0)
+    assert store.counts("other") == (0, 1, 0)

@@ -179,3 +179,27 @@ def test_misuse_is_refused(table_name: str) -> None:
     job = jobs.get(ACCOUNT, JobKind.RUN, "r")
     assert job is not None
     assert (job.done_chunks, job.counters) == (0, {})
+
+
+def test_latest_is_the_accounts_newest_job_of_a_kind_and_run_kind(table_name: str) -> None:
+    # Given two scheduled runs, a platform push after them, an import, and another account's run
+    jobs = JobStore(table_name)
+    assert jobs.latest(ACCOUNT, JobKind.RUN, "scheduled") is None
+    jobs.create(ACCOUNT, JobKind.RUN, "run-1", {"kind": "scheduled"})
+    jobs.create(ACCOUNT, JobKind.RUN, "run-2", {"kind": "scheduled"})
+    jobs.create(ACCOUNT, JobKind.RUN, "push-1", {"kind": "platform"})
+    jobs.create(ACCOUNT, JobKind.IMPORT, "imp-1", {"source": {"kind": "selection", "id": 7}})
+    jobs.create("other", JobKind.RUN, "run-3", {"kind": "scheduled"})
+    jobs.set_total(ACCOUNT, JobKind.RUN, "run-2", 0)
+    jobs.try_complete(ACCOUNT, JobKind.RUN, "run-2")
+
+    # Then each is found by its own key, with the job as it is now, in one query and one read
+    jobs.requests.clear()
+    latest = jobs.latest(ACCOUNT, JobKind.RUN, "scheduled")
+    assert latest is not None
+    assert (latest.job_id, latest.status) == ("run-2", JobStatus.COMPLETED)
+    assert (jobs.requests["Query"], jobs.requests["GetItem"]) == (1, 1)
+    assert getattr(jobs.latest(ACCOUNT, JobKind.RUN, "platform"), "job_id", None) == "push-1"
+    assert getattr(jobs.latest(ACCOUNT, JobKind.IMPORT), "job_id", None) == "imp-1"
+    assert jobs.latest(ACCOUNT, JobKind.RUN, "baseline") is None
+    assert getattr(jobs.latest("other", JobKind.RUN, "scheduled"), "job_id", None) == "run-3"

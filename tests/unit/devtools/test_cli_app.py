@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
 from devtools.cli import app, main
 
-COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit")
-GROUPS = {"local": ["up"], "account": ["set", "show"], "consent": ["set"], "contact": ["show"]}
+COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit", "status")
+GROUPS = {"local": ["up", "env-json"], "account": ["set", "show"], "consent": ["set"], "contact": ["show"]}
 
 
 def commands_listed(output: str) -> list[str]:
@@ -40,3 +46,25 @@ def test_the_console_script_exits_with_the_command_status(monkeypatch: pytest.Mo
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 0
+
+
+def _complete(words: str) -> list[str]:
+    """What bash completion offers for `words` (typer's completion protocol, through the console script)."""
+    script = shutil.which("consent-sync", path=str(Path(sys.executable).parent))
+    assert script, "the consent-sync console script is installed in the virtualenv"
+    env = {
+        **os.environ,
+        "_CONSENT_SYNC_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - 1),
+    }
+    result = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_shell_completion_is_on_and_completes_commands_and_subcommands() -> None:
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert "--install-completion" in result.output
+    assert _complete("consent-sync acc") == ["account"]
+    assert _complete("consent-sync local u") == ["up"]
