@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from devtools.cli import account, audit, consent, contact, demo, imports, local, presend, simulator, sync
+from devtools.cli import account, audit, consent, contact, demo, dlq, imports, local, presend, simulator, sync
 from devtools.stack import DEFAULT_STACK
 
 __all__ = ["app", "main"]
@@ -63,6 +63,7 @@ app.add_typer(local.app, name="local")
 app.add_typer(account.app, name="account")
 app.add_typer(consent.app, name="consent")
 app.add_typer(contact.app, name="contact")
+app.add_typer(dlq.app, name="dlq")
 
 
 def main() -> None:
