@@ -8,7 +8,13 @@ from typer.testing import CliRunner
 from devtools.cli import app, main
 
 COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit")
-GROUPS = {"local": ["up"], "account": ["set", "show"], "consent": ["set"], "contact": ["show"]}
+GROUPS = {
+    "local": ["up"],
+    "account": ["set", "show"],
+    "consent": ["set"],
+    "contact": ["show"],
+    "dlq": ["list", "show", "redrive"],
+}
 
 
 def commands_listed(output: str) -> list[str]:
