@@ -27,6 +27,7 @@ PresendPolicyName = Literal["use_last_known", "block"]
 ChannelName = Literal["email", "sms"]
 StageName = Literal["checklist", "sending"]
 PurposeName = Literal["STORE", "EMARKETING"]
+ExportFormat = Literal["csv", "jsonl"]
 
 # How long `account set` waits for the settings function to have stored the new settings.
 APPLY_TIMEOUT_S = 30.0

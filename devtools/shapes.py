@@ -64,4 +64,13 @@ def audit_json(record: DecisionRecord) -> dict[str, Any]:
         "action": record.action,
         "error": record.error,
         "duplicate_conflicts": list(record.duplicate_conflicts),
+        "updated_by": updated_by(record),
+    }
+
+
+def updated_by(record: DecisionRecord) -> dict[str, Any]:
+    """Who made each side's change: the SuperOffice associate id, the platform's source."""
+    return {
+        "superoffice": None if record.superoffice is None else record.superoffice.updated_by,
+        "platform": None if record.platform is None else record.platform.source,
     }

@@ -20,6 +20,7 @@ from devtools.cli import (
     consent,
     contact,
     demo,
+    dlq,
     imports,
     local,
     presend,
@@ -70,12 +71,13 @@ app.command("demo")(demo.demo)
 app.command("import")(imports.import_members)
 app.command("sync")(sync.sync)
 app.command("presend")(presend.presend)
-app.command("audit")(audit.audit)
+app.add_typer(audit.app, name="audit")
 app.command("status")(status.status)
 app.add_typer(local.app, name="local")
 app.add_typer(account.app, name="account")
 app.add_typer(consent.app, name="consent")
 app.add_typer(contact.app, name="contact")
+app.add_typer(dlq.app, name="dlq")
 
 
 def main() -> None:

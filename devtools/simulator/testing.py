@@ -354,11 +354,14 @@ def consent_state(info: Mapping[str, Any] | None) -> ConsentState | None:
     if info is None:
         return None
     times = [datetime.fromisoformat(info["Registered"]).replace(tzinfo=UTC)]
+    by = info.get("RegisteredAssociateId") or None
     if info.get("Updated") and info["Updated"] != _NEVER:
         times.append(datetime.fromisoformat(info["Updated"]).replace(tzinfo=UTC))
+        by = info.get("UpdatedAssociateId") or by
     return ConsentState(
         legal_base=info["LegalBaseKey"],
         source=info.get("ConsentSourceKey"),
         comment=info.get("Comment") or None,
         changed_at=max(times),
+        updated_by=by,
     )

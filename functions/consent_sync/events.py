@@ -219,6 +219,8 @@ class ImportCompleted(_Detail):
     failed: int
     # Duplicates whose EMARKETING legal base differs from the linked person's (design §4: flagged).
     duplicate_conflicts: int = 0
+    # s3:// JSON lines, one contact card the import created or updated per line (flows/contact_cards.py).
+    contacts_uri: str | None = None
 
 
 class SyncRunCompleted(_Detail):

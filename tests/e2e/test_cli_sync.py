@@ -76,6 +76,9 @@ def test_a_platform_unsubscribe_is_shown_pushed_and_audited(
     assert pushes[0]["winner"] == "platform"
     assert pushes[0]["platform"]["legal_base"] == "WITHDRAWN"
     assert pushes[0]["superoffice"]["person_id"] == PERSON
+    # who made each side's change: the platform's source, the SuperOffice associate of the row decided on
+    assert pushes[0]["updated_by"]["platform"] == "WEBFORM"
+    assert isinstance(pushes[0]["updated_by"]["superoffice"], int)
 
     # And the human form is a table
     table = cli("contact", "show", account, EMAIL)

@@ -45,6 +45,8 @@ class ConsentState(BaseModel):
     source: str | None = None
     comment: str | None = None
     changed_at: UtcDateTime
+    updated_by: int | None = None
+    """SuperOffice's side only: the associate (user id) who made the row's latest change."""
 
     @property
     def active(self) -> bool:

@@ -176,12 +176,18 @@ class SuperOfficeValue(BaseModel):
     source: str | None = None
     changed_at: UtcDateTime
     person_id: int | None = None
+    updated_by: int | None = None
+    """The SuperOffice associate who made the row's latest change (None: not known)."""
 
     @classmethod
     def of(cls, state: ConsentState, person_id: int | None) -> SuperOfficeValue:
         """The logged view of SuperOffice's ``state`` of person ``person_id``."""
         return cls(
-            legal_base=state.legal_base, source=state.source, changed_at=state.changed_at, person_id=person_id
+            legal_base=state.legal_base,
+            source=state.source,
+            changed_at=state.changed_at,
+            person_id=person_id,
+            updated_by=state.updated_by,
         )
 
 

@@ -29,6 +29,7 @@ from consent_sync.domain.jobs import (
 from consent_sync.domain.linking import DOCUMENTED_SKIP_REASONS
 from consent_sync.domain.vocabulary import JobKind, RunKind
 from consent_sync.events import ImportCompleted, SendoutConsentChecked, SyncRunCompleted
+from consent_sync.flows import contact_cards
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.artifacts import get_json, list_keys, put_json, verdicts_prefix
@@ -162,6 +163,9 @@ def _publish(job: Job) -> None:
             latency_ms = (job.completed_at - job.created_at).total_seconds() * 1000
             metrics.add_metric(name="SendoutCheckLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
     elif event is not None:
+        if isinstance(event, ImportCompleted):
+            uri = contact_cards.assemble(get_config().artifacts_bucket, job)
+            event = event.model_copy(update={"contacts_uri": uri})
         publish(get_config().event_bus_name, event)
         if job.kind is JobKind.RUN:
             metrics.add_metric(name="SyncRunsCompleted", unit=MetricUnit.Count, value=1)

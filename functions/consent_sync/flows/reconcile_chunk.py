@@ -62,7 +62,7 @@ from consent_sync.domain.settings import AccountSettings
 from consent_sync.domain.tally import Tally
 from consent_sync.domain.vocabulary import Purpose, Side, Trigger
 from consent_sync.events import ContactConsentUpdated, ReconcileChunk
-from consent_sync.flows import completion, sendout_check
+from consent_sync.flows import completion, contact_cards, sendout_check
 from consent_sync.flows.connect import open_superoffice
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
@@ -178,6 +178,11 @@ def reconcile_chunk(
     settings = stores.accounts.get(chunk.account_id)
     tally = Tally.for_job(chunk.job.kind)
     done = _reconcile(chunk, settings, config, stores, open_client, tally)
+    if done.cards:
+        # Before the chunk is counted: a counted chunk is one whose cards are kept (contact_cards).
+        contact_cards.write_part(
+            config.artifacts_bucket, chunk.account_id, chunk.job.id, chunk.job.chunk_no, done.cards
+        )
     if chunk.trigger is Trigger.PRESEND:
         tally.add(
             sendout_check.check_chunk(
@@ -196,6 +201,8 @@ class _Reconciled:
     unreadable: set[str] = field(default_factory=set)
     """Recipients whose SuperOffice state could not be read during a send-out check."""
     calls: dict[str, int] = field(default_factory=dict)
+    cards: list[dict[str, Any]] = field(default_factory=list)
+    """An import's contact cards this chunk created or updated (`contact_cards.card`)."""
 
 
 def _reconcile(
@@ -247,6 +254,7 @@ def _reconcile(
         )
         return done
     done.contacts = work.reconciled
+    done.cards = list(work.cards.values())
     if checking:
         stores.freshness.mark(chunk.account_id, chunk.emails, started)
     return done
@@ -372,6 +380,8 @@ class _ChunkWork:
         self.searched_at = datetime.now(UTC)
         self.reconciled: dict[str, Contact] = {}
         """Every contact of the chunk, by e-mail, as this worker left it (written or found in step)."""
+        self.cards: dict[str, dict[str, Any]] = {}
+        """An import's cards of the contacts it created or updated, by e-mail."""
 
     # -- the chunk ---------------------------------------------------------------------------------------
 
@@ -533,6 +543,9 @@ class _ChunkWork:
             self.tally.imported(
                 linking.outcomes, person_id, push_failed=pushes.failed, conflicts=len(conflicts)
             )
+            outcome = contact_cards.outcome_of(linking.outcomes.values())
+            if outcome is not None:
+                self.cards[email] = contact_cards.card(plan.contact, outcome)
         else:
             self.tally.reconciled(
                 pushed=self._pushed_by_this_job(plan, pushes), pulled=plan.pulled, failed=pushes.failed

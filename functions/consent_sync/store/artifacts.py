@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,3 +135,33 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
 def verdicts_prefix(account_id: str, job_id: str) -> str:
     """Where a send-out check's chunk verdict files are kept."""
     return f"verdicts/{account_id}/{job_id}/"
+
+
+def put_lines(bucket: str, key: str, rows: Iterable[Any]) -> str:
+    """Write JSON lines (one document per line); return the s3:// URI. Writing the same rows to the
+    same key again leaves the same object (what makes a chunk's part safe to write on redelivery)."""
+    body = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/x-ndjson")
+    return f"s3://{bucket}/{key}"
+
+
+def read_json_lines(bucket: str, key: str) -> Iterator[Any]:
+    """The documents of a JSON-lines object, streamed line by line."""
+    body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        for line in body.iter_lines():
+            if line.strip():
+                yield json.loads(line)
+    finally:
+        body.close()
+
+
+def upload_lines(bucket: str, key: str, rows: Iterable[Any], *, spool_bytes: int = 8 * 1024 * 1024) -> str:
+    """Write JSON lines of any length: spooled to a temporary file past `spool_bytes`, then uploaded
+    (multipart for large files), so the rows are never all in memory. Returns the s3:// URI."""
+    with tempfile.SpooledTemporaryFile(max_size=spool_bytes, mode="w+b") as spool:
+        for row in rows:
+            spool.write(json.dumps(row, separators=(",", ":")).encode() + b"\n")
+        spool.seek(0)
+        client("s3").upload_fileobj(spool, bucket, key, ExtraArgs={"ContentType": "application/x-ndjson"})
+    return f"s3://{bucket}/{key}"

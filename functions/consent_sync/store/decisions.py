@@ -5,13 +5,19 @@ Items live in the contact's partition, next to the contact item:
 random suffix keeps two decisions of the same instant and purpose apart. The fixed-width time makes
 sort-key order time order, so "newest first" is a reverse query. Only the fields of
 :class:`DecisionRecord` are stored; it has no place for credentials.
+
+DecisionIndex (``gsi4pk = DECISIONS#<account>``, ``gsi4sk`` = the sort key after ``DECISION#``,
+projection ALL) holds every decision of an account in time order, so an export of a period is one
+range query paged through, never a scan nor a query per contact. No item sets ``expires_at``: the log
+is kept until deleted (docs/decision-log.md).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -22,6 +28,8 @@ from consent_sync.store.aws import dynamodb_table
 from consent_sync.store.contacts import from_dynamo, stored_time, to_dynamo, until_processed
 
 DECISION_PREFIX = "DECISION#"
+DECISION_INDEX = "DecisionIndex"
+_INDEX_KEYS = ("pk", "sk", "gsi4pk", "gsi4sk")
 BATCH_WRITE_LIMIT = 25
 """DynamoDB's BatchWriteItem limit (requests per call)."""
 
@@ -41,18 +49,23 @@ class DecisionLog:
     def _pk(account_id: str, email: str) -> str:
         return f"CONTACT#{account_id}#{normalise_email(email)}"
 
-    def _item(self, pk: str, record: DecisionRecord) -> dict[str, Any]:
-        sk = f"{DECISION_PREFIX}{stored_time(record.at)}#{record.purpose.value}#{uuid.uuid4().hex[:12]}"
+    def _item(self, account_id: str, email: str, record: DecisionRecord) -> dict[str, Any]:
+        order = f"{stored_time(record.at)}#{record.purpose.value}#{uuid.uuid4().hex[:12]}"
         # None stays (stored as NULL): "the side had no row" is part of the evidence.
-        return {**to_dynamo(record.model_dump(mode="python")), "pk": pk, "sk": sk}
+        return {
+            **to_dynamo(record.model_dump(mode="python")),
+            "pk": self._pk(account_id, email),
+            "sk": DECISION_PREFIX + order,
+            "gsi4pk": f"DECISIONS#{account_id}",
+            "gsi4sk": order,
+        }
 
     def items_for(
         self, account_id: str, email: str, records: Iterable[DecisionRecord]
     ) -> list[dict[str, Any]]:
         """The items of one contact's records, for writing in one transaction with the contact
         (:meth:`ContactStore.write`)."""
-        pk = self._pk(account_id, email)
-        return [self._item(pk, record) for record in records]
+        return [self._item(account_id, email, record) for record in records]
 
     def append_for_contacts(
         self, account_id: str, records_by_email: Mapping[str, Iterable[DecisionRecord]]
@@ -64,7 +77,7 @@ class DecisionLog:
         keeps a chunk's log writes at a fraction of a request per contact.
         """
         items = [
-            self._item(self._pk(account_id, email), record)
+            self._item(account_id, email, record)
             for email, records in records_by_email.items()
             for record in records
         ]
@@ -105,7 +118,31 @@ class DecisionLog:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return records
 
+    def for_account(
+        self, account_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[str, DecisionRecord]]:
+        """Every decision of the account from ``since`` (inclusive) to ``until`` (exclusive), oldest
+        first, with its contact's e-mail: one DecisionIndex query, yielded page by page (never all in
+        memory)."""
+        condition = Key("gsi4pk").eq(f"DECISIONS#{account_id}")
+        # Index sort keys are "<stored time>#...": any key of an instant sorts after that instant alone.
+        if since is not None and until is not None:
+            condition &= Key("gsi4sk").between(stored_time(since), stored_time(until))
+        elif since is not None:
+            condition &= Key("gsi4sk").gte(stored_time(since))
+        elif until is not None:
+            condition &= Key("gsi4sk").lt(stored_time(until))
+        kwargs: dict[str, Any] = {"IndexName": DECISION_INDEX, "KeyConditionExpression": condition}
+        while True:
+            self.requests["Query"] += 1
+            page = self._table.query(**kwargs)
+            for item in page["Items"]:
+                yield str(item["pk"]).split("#", 2)[2], self._record(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     @staticmethod
     def _record(item: dict[str, Any]) -> DecisionRecord:
-        body = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        body = {k: v for k, v in item.items() if k not in _INDEX_KEYS}
         return DecisionRecord.model_validate(from_dynamo(body))

@@ -472,6 +472,8 @@ class SuperOfficeClient:
             registered=row.registered,
             updated=row.updated,
             changed_at=latest(row.registered, row.updated),
+            registered_associate_id=row.registered_associate_id,
+            updated_associate_id=row.updated_associate_id,
         )
 
     @staticmethod

@@ -151,6 +151,8 @@ class ConsentArchiveRow(SoModel):
     comment: Text = Field("", alias=q.C_COMMENT)
     registered: SoTime = Field(None, alias=q.C_REGISTERED)
     updated: SoTime = Field(None, alias=q.C_UPDATED)
+    registered_associate_id: RefId = Field(None, alias=q.C_REGISTERED_ASSOCIATE)
+    updated_associate_id: RefId = Field(None, alias=q.C_UPDATED_ASSOCIATE)
 
 
 class ConsentRow(BaseModel):
@@ -175,6 +177,16 @@ class ConsentRow(BaseModel):
     updated: datetime | None
     #: ``max(registered, updated)``: when the row last changed, aware UTC.
     changed_at: datetime | None
+    registered_associate_id: int | None = None
+    updated_associate_id: int | None = None
+
+    @property
+    def changed_by(self) -> int | None:
+        """The associate who made the row's latest change: the updater once it was updated, else the
+        one who registered it (None when SuperOffice does not say)."""
+        if self.updated is not None and (self.registered is None or self.updated >= self.registered):
+            return self.updated_associate_id or self.registered_associate_id
+        return self.registered_associate_id
 
 
 # -- Members ------------------------------------------------------------------------------------------------
@@ -224,6 +236,7 @@ def superoffice_states(rows: Iterable[ConsentRow]) -> dict[int, dict[Purpose, Co
             source=row.source_key,
             comment=row.comment or None,
             changed_at=row.changed_at,
+            updated_by=row.changed_by,
         )
     return states
 

@@ -86,6 +86,11 @@ C_SOURCE_ID: Final = "consentperson.consentsource_id"
 C_COMMENT: Final = "consentperson.comment"
 C_REGISTERED: Final = "consentperson.registered"
 C_UPDATED: Final = "consentperson.updated"
+# UNCONFIRMED: the archive names of ConsentInfo's RegisteredAssociateId / UpdatedAssociateId (who made
+# the row's change). If a live tenant names them otherwise, only these two constants change; a row
+# without them reads as "associate unknown" (0), never as an error.
+C_REGISTERED_ASSOCIATE: Final = "consentperson.registered_associate_id"
+C_UPDATED_ASSOCIATE: Final = "consentperson.updated_associate_id"
 CONSENT_SELECT: Final = (
     C_ID,
     C_PERSON_ID,
@@ -95,6 +100,8 @@ CONSENT_SELECT: Final = (
     C_COMMENT,
     C_REGISTERED,
     C_UPDATED,
+    C_REGISTERED_ASSOCIATE,
+    C_UPDATED_ASSOCIATE,
 )
 CONSENTS_BY_PERSON_FILTER: Final = C_PERSON_ID + " in ({ids})"
 # UNCONFIRMED: afterTime on consentperson.updated/registered. Grouping the "or" in parentheses keeps the

@@ -97,3 +97,47 @@ def test_a_chunk_delivered_twice_is_counted_once(importer: Importer) -> None:
     assert (again.counters, again.skipped, again.done_chunks) == (job.counters, job.skipped, job.done_chunks)
     assert {e: c.version for e, c in contacts.get_many(account, emails).items()} == versions
     assert {e: len(importer.decisions(account, e)) for e in versions} == decisions
+
+
+def _contacts_file(importer: Importer, uri: str) -> list[dict[str, object]]:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    s3 = boto3.client("s3", endpoint_url=importer.stack.endpoint_url, region_name="eu-west-1")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def test_import_completed_names_a_file_of_exactly_the_cards_it_created_or_updated(importer: Importer) -> None:
+    account = importer.account("chunked-cards", sync=False)
+    completions = importer.stack.catch_outgoing(["Import Completed"])
+    # When the selection is imported in several chunks
+    job = importer.run(account, "selection", EDGE_CASES)
+    (event,) = completions.take("Import Completed")
+    assert job.total_chunks > 1
+    # Then the event names one JSON-lines file holding every contact the import created, once each
+    cards = _contacts_file(importer, event["contacts_uri"])
+    emails = [card["email"] for card in cards]
+    assert len(emails) == len(set(emails)) == event["created"] + event["updated"]
+    assert {card["outcome"] for card in cards} == {"created"}
+    stored = ContactStore(importer.table)
+    for card in cards:
+        contact = stored.get(account, str(card["email"]))
+        assert contact is not None
+        assert card["superoffice_person_id"] == contact.superoffice_person_id
+        assert card["company"] == contact.card.company
+        assert card["mobile"] == contact.card.mobile
+        assert set(card["consents"]) == {"STORE", "EMARKETING"}  # type: ignore[arg-type]
+        emarketing = contact.consents.get(Purpose.EMARKETING)
+        assert card["consents"]["EMARKETING"] == (  # type: ignore[index]
+            None if emarketing is None else {
+                "legal_base": emarketing.legal_base, "active": emarketing.active, "source": emarketing.source,
+                "changed_at": emarketing.changed_at.isoformat(), "changed_in": "superoffice",
+            }
+        )  # fmt: skip
+
+    # When the same selection is imported again, then its file lists the same cards, now updated
+    again = importer.run(account, "selection", EDGE_CASES)
+    (second,) = completions.take("Import Completed")
+    assert second["import_id"] == again.job_id
+    updated = _contacts_file(importer, second["contacts_uri"])
+    assert sorted(c["email"] for c in updated) == sorted(emails)  # type: ignore[type-var]
+    assert {c["outcome"] for c in updated} == {"updated"}

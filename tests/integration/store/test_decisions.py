@@ -89,3 +89,27 @@ def test_a_chunk_of_contacts_is_logged_in_few_requests(table_name: str) -> None:
     # Then 120 items took ceil(120 / 25) requests, and each contact has its two
     assert log.requests == {"BatchWriteItem": 5}
     assert all(len(log.for_contact(ACCOUNT, e)) == 2 for e in emails)
+
+
+def test_an_accounts_decisions_of_a_period_come_from_one_index_query(table_name: str) -> None:
+    # Given decisions of two contacts of the account, and one of another account, at minutes 0..5
+    log = DecisionLog(table_name)
+    log.append_for_contacts(
+        "period", {"a@example.com": [_record(0), _record(3)], "b@example.com": [_record(1), _record(5)]}
+    )
+    log.append_for_contacts("period-other", {"a@example.com": [_record(2)]})
+    log.requests.clear()
+
+    # When the period [minute 1, minute 5) is read, then exactly its decisions, oldest first, by e-mail
+    found = list(log.for_account("period", T0 + timedelta(minutes=1), T0 + timedelta(minutes=5)))
+    assert [(email, record.at) for email, record in found] == [
+        ("b@example.com", T0 + timedelta(minutes=1)),
+        ("a@example.com", T0 + timedelta(minutes=3)),
+    ]
+    assert log.requests == {"Query": 1}
+    # and an open bound reads to the end (or from the start)
+    assert len(list(log.for_account("period", since=T0 + timedelta(minutes=3)))) == 2
+    assert len(list(log.for_account("period", until=T0 + timedelta(minutes=1)))) == 1
+    assert [r for _, r in log.for_account("period")] == sorted(
+        [_record(0), _record(1), _record(3), _record(5)], key=lambda r: r.at
+    )

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from consent_sync.domain.errors import UnknownKey
+from consent_sync.domain.vocabulary import Purpose
 from consent_sync.superoffice import queries as q
+from consent_sync.superoffice.models import superoffice_states
 from consent_sync.superoffice.times import parse_time
 from devtools.simulator.testing import SimulatorHandle
 
@@ -130,3 +132,22 @@ def test_set_consent_with_unknown_key_sends_nothing(sim: SimulatorHandle, open_c
     with pytest.raises(UnknownKey, match="61Z"):
         open_client().set_consent(3, "EMARKETING", "61Z", "API")
     assert q.EP_SET_CONSENT not in sim.control.counts()
+
+
+def test_consent_rows_say_which_associate_made_the_latest_change(
+    sim: SimulatorHandle, open_client: OpenClient
+) -> None:
+    # Given a consent a SuperOffice user changed, then one the integration (the API user) wrote
+    client = open_client()
+    user = sim.control.set_consent(4, "STORE", "61B", source="USER")
+    client.set_consent(5, "EMARKETING", "61A", "API")
+    api = sim.control.consent(5, "EMARKETING")
+    assert api is not None
+    # When the rows are read in bulk, then each carries the associate of its latest change
+    rows = {(r.person_id, r.purpose_key): r for r in client.consent_rows([4, 5])}
+    assert rows[(4, "STORE")].changed_by == (user["UpdatedAssociateId"] or user["RegisteredAssociateId"])
+    assert rows[(5, "EMARKETING")].changed_by == (api["UpdatedAssociateId"] or api["RegisteredAssociateId"])
+    assert rows[(4, "STORE")].changed_by != rows[(5, "EMARKETING")].changed_by
+    # And the consent states SuperOffice's side is decided on carry it
+    states = superoffice_states(rows.values())
+    assert states[4][Purpose.STORE].updated_by == rows[(4, "STORE")].changed_by

@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 from devtools.cli import app, main
 
 COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit", "status")
-GROUPS = {"local": ["up", "env-json"], "account": ["set", "show"], "consent": ["set"], "contact": ["show"]}
+GROUPS = {
+    "local": ["up", "env-json"],
+    "account": ["set", "show"],
+    "consent": ["set"],
+    "contact": ["show"],
+    "dlq": ["list", "show", "redrive"],
+}
 
 
 def commands_listed(output: str) -> list[str]:

@@ -73,8 +73,12 @@ def test_audit_row_shape() -> None:
         at=T0,
         trigger=Trigger.PLATFORM,
         purpose=Purpose.EMARKETING,
-        superoffice=SuperOfficeValue.of(ConsentState(legal_base="61A", source="CRM", changed_at=T0), 42),
-        platform=PlatformValue.of(ConsentState(legal_base=WITHDRAWN, changed_at=T0 + timedelta(minutes=5))),
+        superoffice=SuperOfficeValue.of(
+            ConsentState(legal_base="61A", source="CRM", changed_at=T0, updated_by=7), 42
+        ),
+        platform=PlatformValue.of(
+            ConsentState(legal_base=WITHDRAWN, source="WEBFORM", changed_at=T0 + timedelta(minutes=5))
+        ),
         winner=Side.PLATFORM,
         rule="later_wins",
         action="push",
@@ -89,12 +93,17 @@ def test_audit_row_shape() -> None:
             "changed_at": "2025-03-01T12:00:00+00:00",
             "person_id": 42,
         },
-        "platform": {"legal_base": "WITHDRAWN", "source": None, "changed_at": "2025-03-01T12:05:00+00:00"},
+        "platform": {
+            "legal_base": "WITHDRAWN",
+            "source": "WEBFORM",
+            "changed_at": "2025-03-01T12:05:00+00:00",
+        },
         "winner": "platform",
         "rule": "later_wins",
         "action": "push",
         "error": None,
         "duplicate_conflicts": [],
+        "updated_by": {"superoffice": 7, "platform": "WEBFORM"},
     }
 
 

@@ -101,6 +101,7 @@ def test_tables_serve_the_access_patterns(template: dict[str, Any]) -> None:
         "ChangedIndex",
         "PersonIndex",
         "PendingIndex",
+        "DecisionIndex",
     }
     idempotency = template["Resources"]["IdempotencyTable"]["Properties"]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
