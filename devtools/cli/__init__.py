@@ -14,7 +14,19 @@ from typing import Annotated, Any
 
 import typer
 
-from devtools.cli import account, audit, consent, contact, demo, imports, local, presend, simulator, sync
+from devtools.cli import (
+    account,
+    audit,
+    check,
+    consent,
+    contact,
+    demo,
+    imports,
+    local,
+    presend,
+    simulator,
+    sync,
+)
 from devtools.stack import DEFAULT_STACK
 
 __all__ = ["app", "main"]
@@ -59,6 +71,7 @@ app.command("import")(imports.import_members)
 app.command("sync")(sync.sync)
 app.command("presend")(presend.presend)
 app.command("audit")(audit.audit)
+app.command("check")(check.check)
 app.add_typer(local.app, name="local")
 app.add_typer(account.app, name="account")
 app.add_typer(consent.app, name="consent")

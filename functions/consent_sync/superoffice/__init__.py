@@ -20,10 +20,13 @@ from .errors import (
     AuthError,
     BadRequest,
     BadResponse,
+    Forbidden,
     NotFound,
     SuperOfficeError,
     Throttled,
+    TimedOut,
     Unavailable,
+    Unreachable,
 )
 
 if TYPE_CHECKING:
@@ -76,6 +79,7 @@ __all__ = [
     "ConsentPurpose",
     "ConsentRow",
     "ConsentSource",
+    "Forbidden",
     "LegalBase",
     "ListedPerson",
     "NotFound",
@@ -84,7 +88,9 @@ __all__ = [
     "SuperOfficeClient",
     "SuperOfficeError",
     "Throttled",
+    "TimedOut",
     "TokenBucket",
     "Unavailable",
+    "Unreachable",
     "clear_caches",
 ]

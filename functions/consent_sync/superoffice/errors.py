@@ -107,6 +107,10 @@ class AuthError(SuperOfficeError):
     """The credentials were refused (401/403), or a system-user login or its token failed verification."""
 
 
+class Forbidden(AuthError):
+    """403: SuperOffice knows the credentials but will not let them do this (rights, licence, app)."""
+
+
 class NotFound(SuperOfficeError):
     """The entity asked for does not exist (404)."""
 
@@ -123,6 +127,26 @@ class Unavailable(SuperOfficeError):
     """SuperOffice could not be reached or answered 5xx, and the retry budget is spent."""
 
     retryable = True
+
+
+class TimedOut(Unavailable):
+    """SuperOffice did not answer within the time allowed (one exchange, or the call's whole budget)."""
+
+
+#: Why SuperOffice could not be reached at all (:attr:`Unreachable.cause`).
+CAUSE_DNS = "dns"
+CAUSE_TLS = "tls"
+CAUSE_CONNECT = "connect"
+
+
+class Unreachable(Unavailable):
+    """No HTTP exchange took place: ``cause`` says why (``dns``: the host name did not resolve,
+    ``tls``: the TLS handshake or the server's certificate failed, ``connect``: anything else, such as
+    a refused connection or a reset)."""
+
+    def __init__(self, message: str, *, cause: str, endpoint: str | None = None) -> None:
+        self.cause = cause
+        super().__init__(message, endpoint=endpoint)
 
 
 class Throttled(SuperOfficeError):
@@ -169,8 +193,10 @@ def error_for_response(
     status = response.status_code
     detail = scrub_detail(error_text(response), secrets)
     kind: type[SuperOfficeError]
-    if status in (401, 403):
+    if status == 401:
         kind, message = AuthError, "SuperOffice refused the credentials"
+    elif status == 403:
+        kind, message = Forbidden, "SuperOffice refused the credentials access (403)"
     elif status == 404:
         kind, message = NotFound, "SuperOffice has no such entity"
     elif status == 429:

@@ -7,7 +7,15 @@ import pytest
 from pydantic import ValidationError
 
 from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCredentials
-from consent_sync.superoffice import AuthError, BadRequest, BadResponse, NotFound, Throttled, Unavailable
+from consent_sync.superoffice import (
+    AuthError,
+    BadRequest,
+    BadResponse,
+    Forbidden,
+    NotFound,
+    Throttled,
+    Unavailable,
+)
 from consent_sync.superoffice.errors import error_for_response, error_text, scrub
 
 
@@ -24,7 +32,7 @@ def response(status: int, body: str | bytes, content_type: str = "application/js
     [
         (400, BadRequest),
         (401, AuthError),
-        (403, AuthError),
+        (403, Forbidden),
         (404, NotFound),
         (409, BadRequest),
         (412, BadRequest),
