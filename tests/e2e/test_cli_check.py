@@ -11,15 +11,8 @@ from typing import Any
 import pytest
 
 from devtools.simulator.testing import SimulatorHandle
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, set_onsite_account
 from tests.loopback import loopback_server
-
-
-def set_account(cli: Cli, account: str, url: str, username: str, password: str) -> None:
-    cli.json(
-        "account", "set", account, "--integration", "superoffice", "--legal-basis-sync",
-        "--superoffice-url", url, "--allow-insecure", "--username", username, "--password", password,
-    )  # fmt: skip
 
 
 def check(cli: Cli, account: str, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -29,7 +22,7 @@ def check(cli: Cli, account: str, *extra: str) -> tuple[int, dict[str, Any]]:
 
 def test_a_healthy_connection_reports_its_calls(cli: Cli, simulator: SimulatorHandle) -> None:
     # Given an account with the simulator's credentials
-    set_account(cli, "check-ok", simulator.api_url, simulator.username, simulator.password)
+    set_onsite_account(cli, "check-ok", simulator.api_url, simulator.username, simulator.password)
     # When the operator checks it
     status, report = check(cli, "check-ok")
     # Then it is healthy, with what was read and how long each call took
@@ -58,7 +51,7 @@ def test_a_healthy_connection_reports_its_calls(cli: Cli, simulator: SimulatorHa
 
 
 def test_a_wrong_password_is_auth_failed(cli: Cli, simulator: SimulatorHandle) -> None:
-    set_account(cli, "check-badpw", simulator.api_url, simulator.username, "not-the-password")
+    set_onsite_account(cli, "check-badpw", simulator.api_url, simulator.username, "not-the-password")
     status, report = check(cli, "check-badpw")
     assert (status, report["error"], report["healthy"]) == (1, "auth_failed", False)
     assert report["calls"][0]["status"] == 401
@@ -66,13 +59,13 @@ def test_a_wrong_password_is_auth_failed(cli: Cli, simulator: SimulatorHandle) -
 
 
 def test_a_host_that_does_not_resolve_is_dns(cli: Cli) -> None:
-    set_account(cli, "check-dns", "https://nothing.invalid/Cust1/api/v1", "sync", "secret-pw")
+    set_onsite_account(cli, "check-dns", "https://nothing.invalid/Cust1/api/v1", "sync", "secret-pw")
     status, report = check(cli, "check-dns")
     assert (status, report["error"]) == (1, "dns"), report
 
 
 def test_a_server_slower_than_the_timeout_is_timeout(cli: Cli, simulator: SimulatorHandle) -> None:
-    set_account(cli, "check-slow", simulator.api_url, simulator.username, simulator.password)
+    set_onsite_account(cli, "check-slow", simulator.api_url, simulator.username, simulator.password)
     simulator.control.set_faults(latency_ms=3000)
     try:
         status, report = check(cli, "check-slow", "--timeout", "1")
@@ -104,7 +97,7 @@ def forbidding_server() -> Iterator[str]:
 
 
 def test_a_403_is_forbidden(cli: Cli, forbidding_server: str) -> None:
-    set_account(cli, "check-403", forbidding_server, "sync", "secret-pw")
+    set_onsite_account(cli, "check-403", forbidding_server, "sync", "secret-pw")
     status, report = check(cli, "check-403")
     assert (status, report["error"]) == (1, "forbidden"), report
     assert "Access denied" in report["message"]
