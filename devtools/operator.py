@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from consent_sync.domain.settings import AccountSettings, SuperOfficeCredentials
+from consent_sync.domain.webhook import WebhookStatus
 from consent_sync.events import PLATFORM_SOURCE, IntegrationSettingsUpdated, describe_errors
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.bus import publish
 from consent_sync.store.secrets import secret_name
+from consent_sync.store.webhooks import WebhookStore
 from devtools.stack import Stack
 from devtools.uploads import write_credentials
 
@@ -104,9 +107,27 @@ def set_account(stack: Stack, account_id: str, options: AccountOptions) -> Accou
                 "give the SuperOffice credentials the first time (--username/--password, --ticket, ...)"
             )
     update = IntegrationSettingsUpdated.model_validate(settings.model_dump())
+    sent_at = datetime.now(UTC)
     publish(stack.bus_name, update, source=PLATFORM_SOURCE)
     _wait_until_stored(store, settings)
+    if "WebhookReceiverUrl" in stack.outputs:
+        # The settings function keeps (registers, removes) the webhook right after storing the settings.
+        _wait_for_webhook(WebhookStore(stack.table_name), account_id, sent_at)
     return settings
+
+
+def _wait_for_webhook(store: WebhookStore, account_id: str, since: datetime) -> None:
+    deadline = time.monotonic() + APPLY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        state = store.get(account_id)
+        if state is not None and state.checked_at >= since:
+            return
+        time.sleep(0.2)
+    raise OperatorError(
+        "not_applied",
+        f"the settings of {account_id!r} were stored, but the webhook was not kept within "
+        f"{APPLY_TIMEOUT_S:.0f} s (the settings function's logs say why)",
+    )
 
 
 def _merge(
@@ -172,4 +193,19 @@ def show_account(stack: Stack, account_id: str) -> dict[str, Any]:
     settings = AccountStore(stack.table_name).get(account_id)
     if settings is None:
         raise OperatorError("unknown_account", f"account {account_id!r} has no settings")
-    return settings.model_dump(mode="json")
+    return settings.model_dump(mode="json") | {"webhook": webhook_document(stack, account_id)}
+
+
+def webhook_document(stack: Stack, account_id: str) -> dict[str, Any]:
+    """The account's webhook as consent-sync last saw it: ``status`` (``active``, ``stopped``,
+    ``too_many_errors``, ``unknown``, ``unavailable``, ``none``), its id, URL, when checked and why."""
+    state = WebhookStore(stack.table_name).get(account_id)
+    if state is None:
+        return {
+            "status": WebhookStatus.NONE.value,
+            "webhook_id": None,
+            "target_url": None,
+            "checked_at": None,
+            "detail": None,
+        }
+    return state.model_dump(mode="json", exclude={"account_id"})

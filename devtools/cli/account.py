@@ -87,7 +87,8 @@ def account_set(
             settings = operator.set_account(stack, account, options)
         except (ValueError, ValidationError) as exc:
             usage(operator.explain(exc))
-        show_settings(settings.model_dump(mode="json"), as_json)
+        document = settings.model_dump(mode="json") | {"webhook": operator.webhook_document(stack, account)}
+        show_settings(document, as_json)
 
 
 @app.command("show")
@@ -109,9 +110,9 @@ def show_settings(settings: dict[str, Any], as_json: bool) -> None:
         return
     out.print(f"[bold]{settings['account_id']}[/bold]")
     for key, value in settings.items():
-        if key == "superoffice" and isinstance(value, dict):
+        if key in ("superoffice", "webhook") and isinstance(value, dict):
             for sub, subvalue in value.items():
                 if subvalue not in (None, False):
-                    out.print(f"  superoffice.{sub}: {subvalue}", highlight=False)
+                    out.print(f"  {key}.{sub}: {subvalue}", highlight=False)
         elif key != "account_id":
             out.print(f"  {key}: {value}", highlight=False)

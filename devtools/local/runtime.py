@@ -36,6 +36,7 @@ _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _SQS_MAX_MESSAGES = 10
 _POLL_WAIT_S = 1
+_WINDOW_POLL_S = 0.05
 # EventBridge's field order, so a delivered event reads like a real one.
 _EVENT_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
 
@@ -401,6 +402,9 @@ class LocalRuntime:
         self._track(+1)
         try:
             batch: list[dict[str, Any]] = []
+            # MaximumBatchingWindowInSeconds: from the first message, gather until the window closes
+            # or the batch is full (Lambda's poller does the same).
+            window_closes: float | None = None
             while len(batch) < source.batch_size:
                 received = self._sqs.receive_message(
                     QueueUrl=queue_url,
@@ -409,8 +413,13 @@ class LocalRuntime:
                     MessageSystemAttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
+                if received and window_closes is None:
+                    window_closes = time.monotonic() + source.batching_window_s
                 if not received:
-                    break
+                    if window_closes is None or time.monotonic() >= window_closes:
+                        break
+                    time.sleep(_WINDOW_POLL_S)
+                    continue
                 batch.extend(received)
             records = [sqs_record(message, source.queue_arn, self.template.region) for message in batch]
             records = self._filtered(source, queue_url, records)

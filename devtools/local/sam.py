@@ -50,6 +50,8 @@ class FunctionSpec:
     on_success: Destination | None = None
     on_failure: Destination | None = None
     dead_letter: Destination | None = None
+    #: ``FunctionUrlConfig.AuthType`` when the function has a function URL (SAM's ``{Function}Url``).
+    url_auth: str | None = None
 
     @property
     def module_name(self) -> str:
@@ -184,6 +186,7 @@ def _function_spec(template: Template, logical_id: str, raw: dict[str, Any]) -> 
     invoke_config = properties.get("EventInvokeConfig") or {}
     destinations = invoke_config.get("DestinationConfig") or {}
     dead_letter = properties.get("DeadLetterQueue") or properties.get("DeadLetterConfig")
+    url_config = properties.get("FunctionUrlConfig")
     return FunctionSpec(
         logical_id=logical_id,
         name=name,
@@ -205,6 +208,7 @@ def _function_spec(template: Template, logical_id: str, raw: dict[str, Any]) -> 
             if dead_letter and dead_letter.get("TargetArn")
             else None
         ),
+        url_auth=str(url_config.get("AuthType", "AWS_IAM")) if url_config is not None else None,
     )
 
 

@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from devtools.local.runtime import LocalRuntime
 from devtools.local.sam import read_routing
 from devtools.local.server import start_moto
 from devtools.local.template import Template
+from devtools.local.urls import FunctionUrls
 from devtools.stack import CONFIG_PARAMETERS
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class LocalStack:
     outputs: dict[str, Any]
     template: Template
     report: ProvisionReport
+    #: Function logical id → its function URL on loopback (``WebhookReceiverFunction``…).
+    function_urls: dict[str, str] = field(default_factory=dict)
 
     def forget_tenant_budgets(self) -> int:
         """Delete every tenant's shared SuperOffice budget (its tokens and any pause a 429/503 left):
@@ -122,6 +125,7 @@ def local_stack(
     region = region or default_region()
     endpoint = None
     runtime = None
+    urls: FunctionUrls | None = None
     try:
         endpoint = start_moto(port=port, host=host)
         environment = {
@@ -139,6 +143,8 @@ def local_stack(
                 parameter_overrides=parameters,
                 local_defaults=True,
             )
+            # Bound before the functions' environments are read: they name the URLs.
+            urls = FunctionUrls(loaded, host=host)
             routing = read_routing(loaded)
             report = provision(loaded, routing, endpoint.endpoint_url)
             runtime = LocalRuntime(
@@ -153,6 +159,10 @@ def local_stack(
                 if not kind.endswith("Policy")  # a policy is an attachment, not something to address
             }
             resources.update({spec.logical_id: spec.name for spec in runtime.functions.values()})
+            urls.serve(
+                runtime.functions,
+                {function_id: runtime.sandbox(function_id).environment for function_id in urls.urls},
+            )
             outputs = loaded.outputs()
             register_outputs(
                 stack_name,
@@ -172,6 +182,7 @@ def local_stack(
                     outputs=outputs,
                     template=loaded,
                     report=report,
+                    function_urls=urls.urls,
                 )
             finally:
                 # Stop the pollers while the stack's environment is still set: a handler still running
@@ -180,6 +191,8 @@ def local_stack(
     finally:
         if runtime is not None:
             runtime.stop()
+        if urls is not None:
+            urls.stop()
         with _LIVE_LOCK:
             _LIVE_STACKS.discard(stack_name)
             last = not _LIVE_STACKS
@@ -210,6 +223,8 @@ def up(
         width = max((len(name) for name in stack.resources), default=0)
         for logical_id, value in sorted(stack.resources.items()):
             print(f"  {logical_id:<{width}}  {value}")
+        for function_id, url in sorted(stack.function_urls.items()):
+            print(f"  function URL {function_id}: {url}")
         for route in stack.runtime.schedule_routes():
             period = f"every {schedule_period_s} s" if schedule_period_s else route.schedule
             print(f"  schedule {route.key}: {period}")

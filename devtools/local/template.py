@@ -295,6 +295,12 @@ class Template:
         """What ``Fn::GetAtt`` returns for the attributes local code and templates commonly use."""
         if (logical_id, attribute) in self._attributes:
             return self._attributes[(logical_id, attribute)]
+        url_function = self._url_function(logical_id)
+        if url_function is not None:
+            if attribute != "FunctionUrl":
+                raise TemplateError(f"unsupported attribute {logical_id}.{attribute}")
+            # AWS's shape; the local stack sets the loopback URL it serves (set_attribute).
+            return f"https://{self.physical_name(url_function)}.lambda-url.{self.region}.on.aws/"
         implicit = self._implicit_resource(logical_id)
         if implicit is not None:
             if attribute == "Arn":
@@ -362,6 +368,18 @@ class Template:
             "AWS::NotificationARNs": [],
             "AWS::NoValue": NO_VALUE,
         }.get(name)
+
+    def _url_function(self, logical_id: str) -> str | None:
+        """The function whose SAM-generated ``{Function}Url`` (its ``FunctionUrlConfig``) this is, if any."""
+        if logical_id in self.resources or not logical_id.endswith("Url"):
+            return None
+        function_id = logical_id[: -len("Url")]
+        function = self.resources.get(function_id)
+        if function is None or function["Type"] != "AWS::Serverless::Function":
+            return None
+        if (function.get("Properties") or {}).get("FunctionUrlConfig") is None:
+            return None
+        return function_id
 
     def _implicit_resource(self, logical_id: str) -> tuple[str, str] | None:
         """SAM's generated execution role ``{Function}Role``: (Ref, Arn) when it is one."""

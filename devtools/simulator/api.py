@@ -287,10 +287,12 @@ def _person_candidates(crm: Crm, query: ArchiveQuery) -> list[Person]:
 
 # ---- carriers ----------------------------------------------------------------------------------
 
-_TABLE_RIGHT = {"Mask": "FULL", "Reason": ""}
+#: The rights every carrier shows: the API user may do anything.
+TABLE_RIGHT = {"Mask": "FULL", "Reason": ""}
 
 
-def _associate(associate_id: int) -> dict[str, Any]:
+def associate_carrier(associate_id: int) -> dict[str, Any]:
+    """The Associate carrier of a user: the integration's system user or a CRM user."""
     system = associate_id == API_ASSOCIATE_ID
     name = "CS" if system else f"U{associate_id}"
     return {
@@ -317,7 +319,7 @@ def _legal_base_item(item: ListItem) -> dict[str, Any]:
         "Rank": item.rank,
         "Key": item.key,
         "Deleted": False,
-        "TableRight": _TABLE_RIGHT,
+        "TableRight": TABLE_RIGHT,
         "FieldProperties": {},
     }
 
@@ -332,12 +334,12 @@ def _purpose_item(item: ListItem) -> dict[str, Any]:
         "Tooltip": item.tooltip,
         "Active": 1,
         "UpdatedDate": format_time(SEED_START),
-        "UpdatedBy": _associate(API_ASSOCIATE_ID),
+        "UpdatedBy": associate_carrier(API_ASSOCIATE_ID),
         "Deleted": False,
         "Rank": item.rank,
         "PrivacyStatementDesc": "",
         "PrivacyStatementUrl": "",
-        "TableRight": _TABLE_RIGHT,
+        "TableRight": TABLE_RIGHT,
         "FieldProperties": {},
     }
 
@@ -351,7 +353,7 @@ def _source_item(item: ListItem) -> dict[str, Any]:
         "Key": item.key,
         "MailTemplateId": 0,
         "Deleted": False,
-        "TableRight": _TABLE_RIGHT,
+        "TableRight": TABLE_RIGHT,
         "FieldProperties": {},
     }
 
@@ -429,8 +431,8 @@ def person_card(request: Request, crm: Crm, person: Person) -> dict[str, Any]:
         "UpdatedDate": format_time(person.updated),
         "CreatedDate": format_time(person.registered),
         "BirthDate": format_time(NEVER),
-        "CreatedBy": _associate(API_ASSOCIATE_ID),
-        "UpdatedBy": _associate(API_ASSOCIATE_ID if person.updated == NEVER else 2),
+        "CreatedBy": associate_carrier(API_ASSOCIATE_ID),
+        "UpdatedBy": associate_carrier(API_ASSOCIATE_ID if person.updated == NEVER else 2),
         "Emails": [
             {"Value": email.address, "StrippedValue": email.address, "Description": email.description}
             for email in person.emails
@@ -458,7 +460,7 @@ def person_card(request: Request, crm: Crm, person: Person) -> dict[str, Any]:
         "UserDefinedFields": {},
         "ExtraFields": {},
         "CustomFields": {},
-        "TableRight": _TABLE_RIGHT,
+        "TableRight": TABLE_RIGHT,
         "FieldProperties": {},
         "_Links": links,
     }

@@ -145,6 +145,12 @@ class Auth:
             return self._check_ticket(credentials, app_token)
         return AuthFailure(f"Authorization scheme '{scheme}' is not supported")
 
+    def is_online(self, authorization: str | None) -> bool:
+        """Whether the (already checked) Authorization header carries a ticket from the Online login."""
+        scheme, _, credentials = (authorization or "").strip().partition(" ")
+        ticket = self._tickets.get(credentials.strip()) if scheme.lower() == "soticket" else None
+        return ticket is not None and ticket.online
+
     def _check_basic(self, credentials: str) -> AuthFailure | None:
         try:
             decoded = base64.b64decode(credentials, validate=True).decode("utf-8")

@@ -1,7 +1,8 @@
 """The simulator's own control API under `/_sim/` (not SuperOffice; no authentication).
 
 Tests, the demo and the benchmarks use it to reseed, to act as a CRM user at an explicit time, to
-read back what the CRM holds, to read request counts and to switch faults on and off.
+read back what the CRM holds, to read request counts, to switch faults on and off, and to steer and
+watch webhook deliveries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from devtools.simulator.crm import (
 )
 from devtools.simulator.faults import FaultSettings
 from devtools.simulator.tenant import error_response
+from devtools.simulator.webhooks import DeliverySettings
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -37,6 +39,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("the body must be a JSON object")
     return data
+
+
+async def _settings_body(request: Request, known: set[str], what: str) -> dict[str, Any]:
+    """The JSON body of a settings PUT; ValueError for a key that is not one of the settings."""
+    body = await _json_body(request)
+    unknown = set(body) - known
+    if unknown:
+        raise ValueError(f"unknown {what} settings: {sorted(unknown)}")
+    return body
 
 
 def _optional_time(value: Any) -> datetime | None:
@@ -308,16 +319,86 @@ async def faults(request: Request) -> Response:
         current.clear()
     elif request.method == "PUT":
         try:
-            body = await _json_body(request)
-            unknown = set(body) - _FAULT_FIELDS
-            if unknown:
-                raise ValueError(f"unknown fault settings: {sorted(unknown)}")
+            body = await _settings_body(request, _FAULT_FIELDS, "fault")
             if body.get("outage_s") == "until_cleared":
                 body["outage_s"] = math.inf
             current.configure(FaultSettings(**body))
         except (ValueError, TypeError) as error:
             return _bad(error)
     return JSONResponse(current.describe())
+
+
+_DELIVERY_FIELDS = {f.name for f in fields(DeliverySettings)}
+
+
+async def webhooks(request: Request) -> Response:
+    """`GET /_sim/webhooks`: every registration with its state and error count (never the secret);
+    `DELETE` forgets every webhook and the delivery log and resets the delivery knobs."""
+    current = tenant_of(request).webhooks
+    if request.method == "DELETE":
+        current.clear()
+        return Response(status_code=204)
+    return JSONResponse(
+        [
+            {
+                "webhook_id": hook.webhook_id,
+                "name": hook.name,
+                "events": hook.events,
+                "target_url": hook.target_url,
+                "state": hook.state.value,
+                "consecutive_errors": hook.consecutive_errors,
+                "context_identifier": hook.context_identifier,
+                "has_secret": bool(hook.secret),
+            }
+            for hook in current.find(None, None, None)
+        ]
+    )
+
+
+async def webhook_settings(request: Request) -> Response:
+    """`PUT /_sim/webhooks/settings {...}` replaces the delivery knobs; `DELETE` resets; `GET` shows.
+
+    Knobs: `retry_delays_s` (two delays, default [1, 4]), `timeout_s` (per try), `drop_next` (lose the
+    next N deliveries), `drop_all` (lose every delivery), `forbidden` (403 on every `/Webhook` call).
+    """
+    current = tenant_of(request).webhooks
+    if request.method == "DELETE":
+        current.configure(DeliverySettings())
+    elif request.method == "PUT":
+        try:
+            body = await _settings_body(request, _DELIVERY_FIELDS, "webhook")
+            current.configure(DeliverySettings(**body))
+        except (ValueError, TypeError) as error:
+            return _bad(error)
+    settings = current.settings
+    return JSONResponse(
+        {name: getattr(settings, name) for name in sorted(_DELIVERY_FIELDS)} | {"pending": current.pending}
+    )
+
+
+async def webhook_deliveries(request: Request) -> Response:
+    """`GET /_sim/webhooks/deliveries`: every try (and dropped delivery), oldest first; `DELETE` clears."""
+    current = tenant_of(request).webhooks
+    if request.method == "DELETE":
+        current.log.clear()
+        return Response(status_code=204)
+    return JSONResponse([attempt.as_json() for attempt in current.log])
+
+
+async def webhooks_idle(request: Request) -> Response:
+    """`POST /_sim/webhooks/idle {"timeout_s": 30}`: wait until no delivery is under way.
+
+    Answers `{"idle": bool, "pending": n}` (idle false: the timeout ran out first).
+    """
+    try:
+        timeout_s = float((await _json_body(request)).get("timeout_s", 30.0))
+        if not 0 <= timeout_s <= 600:
+            raise ValueError("timeout_s must be between 0 and 600")
+    except (ValueError, TypeError) as error:
+        return _bad(error)
+    current = tenant_of(request).webhooks
+    idle = await current.wait_idle(timeout_s)
+    return JSONResponse({"idle": idle, "pending": current.pending})
 
 
 async def tickets(request: Request) -> Response:
@@ -362,6 +443,10 @@ def control_routes() -> list[Route]:
         Route("/_sim/counts", counts, methods=["GET", "DELETE"]),
         Route("/_sim/requests", request_log, methods=["GET"]),
         Route("/_sim/faults", faults, methods=["GET", "PUT", "DELETE"]),
+        Route("/_sim/webhooks", webhooks, methods=["GET", "DELETE"]),
+        Route("/_sim/webhooks/settings", webhook_settings, methods=["GET", "PUT", "DELETE"]),
+        Route("/_sim/webhooks/deliveries", webhook_deliveries, methods=["GET", "DELETE"]),
+        Route("/_sim/webhooks/idle", webhooks_idle, methods=["POST"]),
         Route("/_sim/tickets", tickets, methods=["POST"]),
         Route("/_sim/tickets/invalidate", invalidate_tickets, methods=["POST"]),
         Route("/_sim/tickets/ttl", ticket_ttl, methods=["PUT"]),

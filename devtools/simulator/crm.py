@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +25,9 @@ UI_ASSOCIATE_IDS = (2, 3, 4, 5, 6)
 CONTROL_ASSOCIATE_ID = 5
 
 COMMENT_MAX = 255
+
+#: Told of every consent row written after seeding: (row, changed columns, associate id).
+ConsentListener = Callable[["ConsentRow", list[str], int], None]
 
 
 class CrmError(ValueError):
@@ -298,6 +301,7 @@ class Crm:
         self._next_contact_id = 1
         self._next_consent_id = 1
         self._next_project_member_id = 1
+        self.on_consent_written: ConsentListener | None = None
 
     # ---- reads ---------------------------------------------------------------------------------
 
@@ -457,12 +461,33 @@ class Crm:
             rows[purpose.item_id] = row
             self.consent_rows[row.consentperson_id] = row
             self.consent_ids.append(row.consentperson_id)
+            changes = [
+                "consentperson_id",
+                "person_id",
+                "consentpurpose_id",
+                "legalBase_id",
+                "consentSource_id",
+                "comment",
+                "registered",
+                "registered_associate_id",
+            ]
         else:
+            changes = ["consentperson_id"]
+            for column, old, new in (
+                ("legalBase_id", row.legal_base_id, legal_base.item_id),
+                ("consentSource_id", row.source_id, source.item_id),
+                ("comment", row.comment, comment),
+            ):
+                if old != new:
+                    changes.append(column)
+            changes += ["updated", "updated_associate_id"]
             row.legal_base_id = legal_base.item_id
             row.source_id = source.item_id
             row.comment = comment
             row.updated = moment
             row.updated_associate_id = associate_id
+        if self.on_consent_written is not None:
+            self.on_consent_written(row, changes, associate_id)
         return row
 
     def _index_email(self, person: Person) -> None:

@@ -25,6 +25,7 @@ from devtools.simulator.api import api_routes
 from devtools.simulator.control import control_routes
 from devtools.simulator.tenant import MAX_REQUEST_TARGET, Tenant, error_response
 from devtools.simulator.traffic import LoggedRequest
+from devtools.simulator.webhook_api import webhook_routes
 
 _TENANT_API = re.compile(r"^/(?P<cust>[^/]+)/api(?:/|$)", re.IGNORECASE)
 _API_PREFIX = re.compile(r"^/\{cust\}/api/v1", re.IGNORECASE)
@@ -118,7 +119,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(tenant: Tenant) -> Starlette:
     """The simulator as an ASGI app serving `tenant`."""
-    routes: list[BaseRoute] = [*api_routes(), *control_routes()]
+    routes: list[BaseRoute] = [*api_routes(), *webhook_routes(), *control_routes()]
     for route in routes:
         if isinstance(route, Route):
             # IIS matches paths case-insensitively; clients write `/archive/dynamic` as often as not.
@@ -156,6 +157,7 @@ def serve(
         f"                client secret {online.client_secret}\n"
         f"                system user token {online.system_user_token}\n"
         f"                private key {key_file}\n"
+        f"  webhooks    : targets on loopback only; knobs at {root}/_sim/webhooks/settings\n"
         f"  control     : {root}/_sim/health",
         file=sys.stderr,
         flush=True,

@@ -12,6 +12,7 @@ from devtools.simulator.auth import Auth
 from devtools.simulator.crm import Crm
 from devtools.simulator.faults import Faults
 from devtools.simulator.traffic import Traffic
+from devtools.simulator.webhooks import Webhooks
 
 DEFAULT_CUST_ID = "Cust12345"
 #: Longest request target (path + "?" + query, as sent) accepted; longer gets 414. IIS's request
@@ -31,6 +32,10 @@ class Tenant:
     persons: int
     faults: Faults = field(default_factory=Faults)
     traffic: Traffic = field(default_factory=Traffic)
+    webhooks: Webhooks = field(default_factory=Webhooks)
+
+    def __post_init__(self) -> None:
+        self.crm.on_consent_written = self.webhooks.consent_written
 
     @classmethod
     def create(
@@ -45,20 +50,33 @@ class Tenant:
         return cls(cust_id, Crm.seeded(persons, seed), Auth(cust_id, username, password), seed, persons)
 
     def reseed(self, persons: int | None = None, seed: int | None = None) -> None:
-        """Replace the data by a freshly seeded CRM (credentials, tickets, faults and counts stay)."""
+        """Replace the data by a freshly seeded CRM (credentials, tickets, faults, counts and webhooks
+        stay: webhooks are the app's registrations, not CRM data)."""
         self.persons = self.persons if persons is None else persons
         self.seed = self.seed if seed is None else seed
         self.crm = Crm.seeded(self.persons, self.seed)
+        self.crm.on_consent_written = self.webhooks.consent_written
 
 
 def error_response(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    error_type: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    agent: bool = False,
 ) -> JSONResponse:
-    """An error in the shape SuperOffice's WebAPI uses: `{"Error": true, "ErrorType", "Message", ...}`."""
+    """An error in the shape SuperOffice's WebAPI uses: `{"Error": true, "ErrorType", "Message", ...}`.
+
+    `agent`: the error comes from a service agent (the Webhook agent), whose errors also carry the
+    text as `ErrorMessage`.
+    """
     body: dict[str, Any] = {
         "Error": True,
         "ErrorType": error_type,
         "Message": message,
         "ErrorId": secrets.token_hex(8),
     }
+    if agent:
+        body["ErrorMessage"] = message
     return JSONResponse(body, status_code=status, headers=headers)

@@ -24,8 +24,10 @@ from devtools.simulator.auth import OnlineCredentials
 from devtools.simulator.faults import DEFAULT_SKIP_COST_US, DEFAULT_TIMEOUT_S
 from devtools.simulator.server import create_app
 from devtools.simulator.tenant import DEFAULT_CUST_ID, Tenant
+from devtools.simulator.webhooks import DEFAULT_RETRY_DELAYS_S, Attempt
+from devtools.simulator.webhooks import DEFAULT_TIMEOUT_S as WEBHOOK_TIMEOUT_S
 
-__all__ = ["OnlineCredentials", "SimulatorControl", "SimulatorHandle", "running_simulator"]
+__all__ = ["Attempt", "OnlineCredentials", "SimulatorControl", "SimulatorHandle", "running_simulator"]
 
 STARTUP_TIMEOUT_S = 15.0
 
@@ -165,6 +167,59 @@ class SimulatorControl:
     def set_ticket_ttl(self, seconds: float) -> None:
         """Ticket lifetime (sliding) for tickets issued or used from now on; default 6 hours."""
         self._call("PUT", "/tickets/ttl", json={"seconds": seconds})
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Registered webhooks: `webhook_id`, `name`, `events`, `target_url`, `state`,
+        `consecutive_errors`, `context_identifier`, `has_secret` (the secret itself is never shown)."""
+        return list(self._call("GET", "/webhooks"))
+
+    def clear_webhooks(self) -> None:
+        """Forget every webhook and the delivery log; delivery knobs back to SuperOffice's behaviour."""
+        self._call("DELETE", "/webhooks")
+
+    def set_webhook_settings(
+        self,
+        retry_delays_s: tuple[float, float] = DEFAULT_RETRY_DELAYS_S,
+        timeout_s: float = WEBHOOK_TIMEOUT_S,
+        drop_next: int = 0,
+        drop_all: bool = False,
+        forbidden: bool = False,
+    ) -> dict[str, Any]:
+        """Replace every delivery knob (anything not given goes back to SuperOffice's behaviour).
+
+        `retry_delays_s`: the waits before the second and third try; `timeout_s`: per try;
+        `drop_next`: the next N deliveries are lost, as if SuperOffice dropped them; `drop_all`: every
+        delivery is lost until cleared; `forbidden`: every `/Webhook` call answers 403.
+        """
+        body = {
+            "retry_delays_s": list(retry_delays_s),
+            "timeout_s": timeout_s,
+            "drop_next": drop_next,
+            "drop_all": drop_all,
+            "forbidden": forbidden,
+        }
+        return dict(self._call("PUT", "/webhooks/settings", json=body))
+
+    def clear_webhook_settings(self) -> None:
+        """Delivery knobs back to SuperOffice's behaviour."""
+        self._call("DELETE", "/webhooks/settings")
+
+    def webhook_deliveries(self) -> list[Attempt]:
+        """Every delivery try (and every delivery the drop knob lost), oldest first."""
+        return [
+            Attempt(**{**entry, "at": datetime.fromisoformat(entry["at"])})
+            for entry in self._call("GET", "/webhooks/deliveries")
+        ]
+
+    def clear_webhook_deliveries(self) -> None:
+        """Forget the delivery log."""
+        self._call("DELETE", "/webhooks/deliveries")
+
+    def wait_webhooks_idle(self, timeout_s: float = 30.0) -> None:
+        """Block until no delivery is under way (retries included); TimeoutError after `timeout_s`."""
+        answer = self._call("POST", "/webhooks/idle", json={"timeout_s": timeout_s}, timeout=timeout_s + 10)
+        if not answer["idle"]:
+            raise TimeoutError(f"{answer['pending']} webhook deliveries still under way after {timeout_s} s")
 
     def person(self, person_id: int) -> dict[str, Any] | None:
         """`{"person_id", "first_name", "last_name", "contact_id", "company", "emails", "primary_email",

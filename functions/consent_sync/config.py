@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class FunctionConfig(BaseModel):
@@ -43,6 +43,14 @@ class FunctionConfig(BaseModel):
     #: of their own, loopback or private hosts. Only the local stack and test stacks set it (the
     #: template's ``AllowTestEndpoints``, forced off in ``prod``); off, such settings are refused.
     allow_test_endpoints: bool = False
+    stack_name: str = "consent-sync"
+    """Names the account webhooks this deployment keeps in each SuperOffice tenant."""
+    webhook_base_url: str | None = None
+    """The webhook receiver's function URL (settings and scheduled sync only); unset: no webhooks."""
+    webhook_secret_prefix: str
+    """Secrets Manager name prefix of the accounts' webhook signing secrets."""
+    webhook_pull_queue_url: str | None = None
+    """Where the receiver queues the persons SuperOffice named (the receiver only)."""
     chunk_size: int = Field(default=200, ge=1, le=500)
     superoffice_requests_per_second: float = Field(default=10.0, gt=0)
     reconcile_max_receive_count: int = Field(default=3, ge=1)
@@ -52,6 +60,12 @@ class FunctionConfig(BaseModel):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**{**_from_environment(type(self), os.environ), **values})
+
+    @field_validator("webhook_base_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        # The template passes "" when the stack's SuperOfficeWebhooks is off.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _one_secret_prefix(self) -> Self:

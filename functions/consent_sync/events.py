@@ -29,7 +29,7 @@ from pydantic import (
 
 from consent_sync.domain.emails import normalise_email, validate_email
 from consent_sync.domain.settings import AccountId, AccountSettings
-from consent_sync.domain.vocabulary import JobKind, JobStatus, Purpose, RunKind, Trigger
+from consent_sync.domain.vocabulary import JobKind, JobStatus, Purpose, RunKind, Side, Trigger
 
 PLATFORM_SOURCE = "marketing.platform"
 CONSENT_SYNC_SOURCE = "consent-sync"
@@ -233,6 +233,25 @@ class SyncRunCompleted(_Detail):
     failed: int
 
 
+class ContactConsentUpdated(_Detail):
+    """A consent consent-sync changed on the platform's side (a pull), whatever triggered it: the platform's
+    own lists, automations and SMS triggers follow at once. ``update_id`` is the same when an update is
+    published again (after a crash between publishing and clearing the outbox)."""
+
+    detail_type: ClassVar[str] = "Contact Consent Updated"
+    account_id: str
+    email: str
+    purpose: Purpose
+    legal_base: str
+    source: str | None
+    changed_at: datetime
+    changed_in: Side = Side.SUPEROFFICE
+    superoffice_person_id: int | None
+    rule: str
+    trigger: Trigger
+    update_id: str
+
+
 class SendoutConsentChecked(_Detail):
     detail_type: ClassVar[str] = "Sendout Consent Checked"
     account_id: str
@@ -367,3 +386,14 @@ class ReconcileChunk(BaseModel):
     def size(self) -> int:
         """How many contacts the chunk names (what a failed chunk counts as failed)."""
         return len(self.person_ids) + len(self.emails)
+
+
+class WebhookPull(BaseModel):
+    """One SQS message on the pull queue: a person SuperOffice named in a consent webhook delivery."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    account_id: AccountId
+    event_id: str = Field(min_length=1, max_length=100)
+    person_id: int = Field(gt=0)
+    event: str
+    changed_by_associate_id: int | None = None

@@ -33,6 +33,7 @@ class Trigger(StrEnum):
     PRESEND = "presend"
     PLATFORM = "platform"
     REQUESTED = "requested"
+    WEBHOOK = "webhook"
 
 
 class JobKind(StrEnum):

@@ -1,4 +1,6 @@
-"""Applying `Integration Settings Updated`: store the settings; sync switched on starts a baseline run.
+"""Applying `Integration Settings Updated`: store the settings; sync switched on starts a baseline run;
+the account's SuperOffice webhook is registered while it syncs, and removed when it stops
+(`keep_webhook`).
 
 Refused, each with its own reason (kept in the events dead-letter queue): a credentials secret that is
 not exactly this account's in this stack's region and AWS account, endpoints only a test stack may
@@ -16,6 +18,7 @@ from consent_sync.config import FunctionConfig, get_config
 from consent_sync.domain.errors import Rejected
 from consent_sync.domain.settings import AccountSettings, EndpointRefused, check_endpoints
 from consent_sync.events import IntegrationSettingsUpdated, SyncRequested
+from consent_sync.flows.keep_webhook import Mode, keep_webhook
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore, StaleSettings
 from consent_sync.store.bus import publish
@@ -33,6 +36,8 @@ def apply_settings(update: IntegrationSettingsUpdated, event_id: str) -> dict[st
     except StaleSettings as exc:
         raise Rejected("stale_settings", f"not applied: {exc}") from exc
     metrics.add_metric(name="SettingsStored", unit=MetricUnit.Count, value=1)
+    # After storing: whatever SuperOffice answers, the settings are applied (the run repairs the webhook).
+    webhook = keep_webhook(settings, config, Mode.APPLY, previous=saved.previous)
     if saved.baseline_pending:
         # Sync takes effect on the first save: no "set none, apply, enable again" dance. The item
         # says the run is owed until it is requested, so a retry after a failed publish requests it.
@@ -47,6 +52,7 @@ def apply_settings(update: IntegrationSettingsUpdated, event_id: str) -> dict[st
             "settings_version": settings.settings_version,
             "baseline_requested": saved.baseline_pending,
             "new_account": saved.previous is None,
+            "webhook": webhook.status.value,
             "event_id": event_id,
         },
     )
@@ -54,6 +60,7 @@ def apply_settings(update: IntegrationSettingsUpdated, event_id: str) -> dict[st
         "status": "stored",
         "account_id": settings.account_id,
         "baseline_requested": saved.baseline_pending,
+        "webhook": webhook.status.value,
     }
 
 

@@ -31,8 +31,9 @@ from consent_sync.events import ImportCompleted, SendoutConsentChecked, SyncRunC
 from consent_sync.observability import logger
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.artifacts import get_json, list_keys, put_json, verdicts_prefix
-from consent_sync.store.bus import publish
+from consent_sync.store.bus import publish, publish_many
 from consent_sync.store.jobs import JobStore
+from consent_sync.store.updates import ConsentUpdates
 
 
 def import_completed(job: Job) -> ImportCompleted:
@@ -178,7 +179,26 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta = STALE_AFTER) 
     announced = 0
     for job in jobs.in_outbox():
         announced += announce(job)
-    return {"finished_stale": finished, "announced": announced}
+    return {"finished_stale": finished, "announced": announced, "updates": publish_waiting_updates(now)}
+
+
+UPDATE_GRACE = timedelta(minutes=2)
+"""A worker publishes its chunk's updates within moments of writing them; older ones were left behind."""
+
+
+def publish_waiting_updates(now: datetime) -> int:
+    """Publish the `Contact Consent Updated` a stopped worker left in the outbox; how many."""
+    config = get_config()
+    outbox = ConsentUpdates(config.table_name)
+    published = 0
+    for page in outbox.waiting(before=now - UPDATE_GRACE):
+        if page:
+            publish_many(config.event_bus_name, page)
+            outbox.clear(page)
+            published += len(page)
+    if published:
+        logger.warning("consent updates left in the outbox were published", extra={"updates": published})
+    return published
 
 
 def merge_results(config: FunctionConfig, job: Job) -> dict[str, Any]:

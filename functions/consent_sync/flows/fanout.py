@@ -18,8 +18,9 @@ from consent_sync.flows import completion
 from consent_sync.store.jobs import JobStore
 from consent_sync.store.queue import enqueue
 
-INTERACTIVE = frozenset({Trigger.PRESEND, Trigger.PLATFORM})
-"""Triggers someone waits for: their chunks go to the interactive queue, never behind bulk work."""
+INTERACTIVE = frozenset({Trigger.PRESEND, Trigger.PLATFORM, Trigger.WEBHOOK})
+"""Triggers someone waits for (a marketer, the platform's lists): their chunks go to the interactive
+queue, never behind bulk work."""
 
 
 def _by_queue(

@@ -22,6 +22,7 @@ leaves the push pending on that contact and counts it as failed; the others go o
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,7 @@ from consent_sync.domain.linking import (
     passes_filter,
 )
 from consent_sync.domain.plan import (
+    ACTION_PULL,
     ACTION_PUSH,
     ACTION_PUSH_CONFIRMED,
     ContactPlan,
@@ -59,16 +61,18 @@ from consent_sync.domain.plan import (
 from consent_sync.domain.settings import AccountSettings
 from consent_sync.domain.tally import Tally
 from consent_sync.domain.vocabulary import Purpose, Side, Trigger
-from consent_sync.events import ReconcileChunk
+from consent_sync.events import ContactConsentUpdated, ReconcileChunk
 from consent_sync.flows import completion, sendout_check
 from consent_sync.flows.connect import open_superoffice
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
+from consent_sync.store.bus import publish_many
 from consent_sync.store.contacts import ContactStore, VersionConflict
 from consent_sync.store.decisions import DecisionLog
 from consent_sync.store.freshness import FreshnessStore
 from consent_sync.store.jobs import ChunkOutOfRange, JobStore, UnknownJob
 from consent_sync.store.secrets import CredentialsUnavailable
+from consent_sync.store.updates import ConsentUpdates
 from consent_sync.store.writes import write_optimistically
 from consent_sync.superoffice import (
     BadRequest,
@@ -103,6 +107,7 @@ class Stores:
     decisions: DecisionLog
     jobs: JobStore
     freshness: FreshnessStore
+    updates: ConsentUpdates
 
     @classmethod
     def of(cls, config: FunctionConfig) -> Stores:
@@ -113,6 +118,7 @@ class Stores:
             decisions=DecisionLog(config.table_name),
             jobs=JobStore(config.table_name),
             freshness=FreshnessStore(config.table_name),
+            updates=ConsentUpdates(config.table_name),
         )
 
 
@@ -224,6 +230,8 @@ def _reconcile(
                 work.run()
             finally:
                 done.calls = dict(client.calls)
+                # Also when the chunk stopped half-way: the pulls written so far are announced now.
+                work.announce_updates(config.event_bus_name)
     except (SuperOfficeError, CredentialsUnavailable) as exc:
         if not checking:
             raise  # SQS delivers the chunk again; a send-out check cannot wait for that
@@ -370,6 +378,9 @@ class _ChunkWork:
         self.client = client
         self.contacts = stores.contacts
         self.decisions = stores.decisions
+        self.updates = stores.updates
+        self.written_updates: list[ContactConsentUpdated] = []
+        """Announcements of the pulls written so far (in the outbox until published)."""
         self.tally = tally
         self.importing = chunk.trigger is Trigger.IMPORT
         self.trigger = chunk.trigger
@@ -535,14 +546,18 @@ class _ChunkWork:
             self.observe(PlannedContact(email, contact, dict(self.states.get(person_id, {})), plan))
             return
         self._push(plan, person_id, now, pushes, failed_pushes)
-        # The contact and its decision records in one transaction: a worker stopping at any point
-        # (a timeout, a crash) leaves either both or neither, so no change is without its evidence.
+        updates = self._updates(email, plan.records)
+        # The contact, its decision records and its pulls' announcements in one transaction: a worker
+        # stopping at any point (a timeout, a crash) leaves all or none, so no change is without its
+        # evidence, and no pull goes unannounced.
         self.contacts.write(
             plan.contact,
             expected_version=None if contact is None else contact.version,
             changed=contact is None or _content(plan.contact) != _content(contact),
-            items=self.decisions.items_for(self.chunk.account_id, email, pushes.records + plan.records),
+            items=self.decisions.items_for(self.chunk.account_id, email, pushes.records + plan.records)
+            + self.updates.items_for(updates, now),
         )
+        self.written_updates.extend(updates)
         self.reconciled[email] = plan.contact
         self.done_persons.add(person_id)
         if self.importing:
@@ -553,6 +568,48 @@ class _ChunkWork:
             self.tally.reconciled(
                 pushed=self._pushed_by_this_job(plan, pushes), pulled=plan.pulled, failed=pushes.failed
             )
+
+    def _updates(self, email: str, records: list[DecisionRecord]) -> list[ContactConsentUpdated]:
+        """`Contact Consent Updated` of each pull among a contact's decisions."""
+        return [
+            ContactConsentUpdated(
+                account_id=self.chunk.account_id,
+                email=email,
+                purpose=r.purpose,
+                legal_base=r.superoffice.legal_base,
+                source=r.superoffice.source,
+                changed_at=r.superoffice.changed_at,
+                superoffice_person_id=r.superoffice.person_id,
+                rule=r.rule,
+                trigger=self.trigger,
+                update_id=uuid.uuid4().hex,
+            )
+            for r in records
+            if r.action == ACTION_PULL and r.superoffice is not None
+        ]
+
+    def announce_updates(self, bus_name: str) -> None:
+        """Publish the chunk's pulls (ten per PutEvents) and clear them from the outbox.
+
+        Best effort: what is not published stays in the outbox, and the 30-minute sweep publishes it."""
+        if not self.written_updates:
+            return
+        try:
+            publish_many(bus_name, self.written_updates)
+            self.updates.clear(self.written_updates)
+        except Exception as exc:  # the outbox keeps them; the chunk's work is done either way
+            logger.warning(
+                "consent updates not announced now; the sweep publishes them",
+                extra={
+                    "account_id": self.chunk.account_id,
+                    "updates": len(self.written_updates),
+                    "problem": str(exc),
+                },
+            )
+            return
+        metrics.add_metric(
+            name="ConsentUpdatesPublished", unit=MetricUnit.Count, value=len(self.written_updates)
+        )
 
     def _pushed_by_this_job(self, plan: ContactPlan, pushes: _PushResult) -> bool:
         """Pushed now, or by an earlier delivery of this job that stopped before counting the chunk

@@ -35,16 +35,19 @@ from consent_sync.config import FunctionConfig, get_config
 from consent_sync.domain.jobs import Job, chunked
 from consent_sync.domain.settings import AccountSettings
 from consent_sync.domain.vocabulary import JobKind, Purpose, RunKind
+from consent_sync.domain.webhook import WebhookStatus
 from consent_sync.events import JobRef, ReconcileChunk, SyncRequested
 from consent_sync.flows import completion
 from consent_sync.flows.connect import open_superoffice
 from consent_sync.flows.fanout import start_job
+from consent_sync.flows.keep_webhook import Mode, keep_webhook
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.bus import publish_many
 from consent_sync.store.contacts import ContactStore
 from consent_sync.store.jobs import JobStore
 from consent_sync.store.secrets import CredentialsUnavailable
+from consent_sync.store.webhooks import WebhookStore
 from consent_sync.superoffice import ConsentRow, SuperOfficeError
 
 _PURPOSE_KEYS = frozenset(p.value for p in Purpose)
@@ -164,16 +167,27 @@ def fan_out(request: SyncRequested | None, event_id: str) -> dict[str, Any]:
     config = get_config()
     accounts = AccountStore(config.table_name)
     run_id = run_id_for(request, event_id)
-    stored = (accounts.get(account_id) for account_id in accounts.account_ids())
+    stored = [accounts.get(account_id) for account_id in accounts.account_ids()]
     requests = [
         SyncRequested(account_id=settings.account_id, run_id=run_id, scheduled=request is None)
         for settings in stored
         if settings is not None and settings.syncs
     ]
+    if request is None:
+        _remove_leftover_webhooks(config, [s for s in stored if s is not None and not s.syncs])
     publish_many(config.event_bus_name, requests)
     metrics.add_metric(name="SyncAccounts", unit=MetricUnit.Count, value=len(requests))
     logger.info("sync run fanned out", extra={"run_id": run_id, "accounts": len(requests)})
     return {"status": "fanned_out", "run_id": run_id, "accounts": len(requests)}
+
+
+def _remove_leftover_webhooks(config: FunctionConfig, idle: list[AccountSettings]) -> None:
+    """Accounts without sync whose webhook could not be removed when sync stopped: try again."""
+    webhooks = WebhookStore(config.table_name)
+    for settings in idle:
+        state = webhooks.get(settings.account_id)
+        if state is not None and state.status is not WebhookStatus.NONE:
+            keep_webhook(settings, config, Mode.CHECK)
 
 
 def sync_accounts(request: SyncRequested, *, event_id: str | None) -> dict[str, Any]:
@@ -188,6 +202,9 @@ def sync_accounts(request: SyncRequested, *, event_id: str | None) -> dict[str, 
     settings = accounts.require(request.account_id)
     # Always one metric, so that a run with nothing to do still shows (and Powertools has something to flush).
     metrics.add_metric(name="SyncAccounts", unit=MetricUnit.Count, value=1)
+    if request.scheduled:
+        # SuperOffice stops a webhook after 9 failed deliveries: the run sets it going again.
+        keep_webhook(settings, config, Mode.CHECK)
     try:
         started = run_account(config, accounts, settings, request, event_id=event_id)
     except (SuperOfficeError, CredentialsUnavailable) as exc:

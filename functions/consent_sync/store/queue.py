@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from consent_sync.domain.jobs import chunked
-from consent_sync.events import ReconcileChunk
+from consent_sync.events import ReconcileChunk, WebhookPull
 from consent_sync.store.aws import client
 
 # SQS takes up to 10 messages per SendMessageBatch call.
@@ -53,3 +53,17 @@ def _attributes(chunk: ReconcileChunk) -> dict[str, Any]:
             "StringValue": f"{chunk.job.kind.value}/{chunk.job.id}/{chunk.job.chunk_no}",
         },
     }
+
+
+def send_pull(queue_url: str, pull: WebhookPull) -> str:
+    """Queue one person SuperOffice named in a webhook delivery; returns the SQS message id.
+
+    In its account's message group: a tenant whose users change thousands of persons at once does not
+    hold up the others' pulls."""
+    answer = client("sqs").send_message(
+        QueueUrl=queue_url,
+        MessageBody=pull.model_dump_json(),
+        MessageGroupId=pull.account_id,
+        MessageAttributes={"account_id": {"DataType": "String", "StringValue": pull.account_id}},
+    )
+    return str(answer["MessageId"])

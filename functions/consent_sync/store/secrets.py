@@ -126,3 +126,70 @@ def _use_provider() -> None:
     provider = _ExactSecretsProvider(boto3_client=client("secretsmanager"))
     setattr(provider, _ENDPOINT_ATTRIBUTE, where)
     DEFAULT_PROVIDERS[_PROVIDER] = provider
+
+
+# -- webhook signing secrets: one per account, `<webhook prefix><account_id>`, a random string --------------
+
+WEBHOOK_SECRET_TTL_S = 60
+"""How long a receiver container trusts a cached signing secret before reading it again."""
+_WEBHOOK_SECRET_BYTES = 32
+
+
+def read_webhook_secret(prefix: str, account_id: str, *, fresh: bool = False) -> str | None:
+    """The account's webhook signing secret (cached per container), or None when it has none.
+
+    ``fresh`` reads past the cache (a signature that does not match the cached secret may be signed with
+    a newer one). The error never contains the secret.
+    """
+    _use_provider()
+    try:
+        value = parameters.get_secret(
+            secret_name(prefix, account_id), max_age=WEBHOOK_SECRET_TTL_S, force_fetch=fresh
+        )
+    except parameters.GetParameterError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ClientError) and cause.response["Error"]["Code"] == "ResourceNotFoundException":
+            return None
+        raise
+    return value if isinstance(value, str) else bytes(value).decode()
+
+
+def ensure_webhook_secret(prefix: str, account_id: str) -> str:
+    """The account's webhook signing secret, created (random, 256 bits) when it has none.
+
+    An existing secret is kept: SuperOffice signs with whatever it was given last, and a receiver
+    container may hold the current one in its cache.
+    """
+    import secrets  # the standard library's; this module is named for Secrets Manager
+
+    manager = client("secretsmanager")
+    name = secret_name(prefix, account_id)
+    try:
+        return str(manager.get_secret_value(SecretId=name)["SecretString"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    value = secrets.token_urlsafe(_WEBHOOK_SECRET_BYTES)
+    try:
+        manager.create_secret(
+            Name=name,
+            SecretString=value,
+            Description=f"Signs SuperOffice's webhook deliveries for account {account_id}",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceExistsException":
+            raise
+        # Created by a concurrent settings event: use that one.
+        return str(manager.get_secret_value(SecretId=name)["SecretString"])
+    return value
+
+
+def delete_webhook_secret(prefix: str, account_id: str) -> None:
+    """Delete the account's signing secret at once (a webhook registered later gets a new one)."""
+    try:
+        client("secretsmanager").delete_secret(
+            SecretId=secret_name(prefix, account_id), ForceDeleteWithoutRecovery=True
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise

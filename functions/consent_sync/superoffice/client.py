@@ -43,6 +43,7 @@ from .models import (
     PersonRow,
     ProjectMemberRow,
     SelectionMemberRow,
+    Webhook,
 )
 from .odata import int_literal, split_in_list, string_literal, unique_ids, url_length
 from .throttle import RateLimiter
@@ -349,6 +350,66 @@ class SuperOfficeClient:
             # A key an administrator added since the list was cached: read the list again.
             return resolve([item.key for item in listing(refresh=True) if not item.deleted])
 
+    # -- Webhooks ----------------------------------------------------------------------------------------
+
+    def webhooks(self, name: str) -> list[Webhook]:
+        """The tenant's webhooks named ``name`` (``GET /Webhook?nameFilter=``; matched exactly here too,
+        since the filter's matching is not documented)."""
+        response = self._transport.api(
+            "GET", q.WEBHOOKS_PATH, endpoint=q.EP_LIST_WEBHOOKS, params={"nameFilter": name}
+        )
+        found = self._transport.parse_list(response, Webhook, q.EP_LIST_WEBHOOKS)
+        return [hook for hook in found if hook.name == name]
+
+    def webhook(self, webhook_id: int) -> Webhook:
+        """One webhook (``GET /Webhook/{id}``); ``NotFound`` when it was deleted."""
+        (wid,) = unique_ids([webhook_id])
+        response = self._transport.api(
+            "GET", q.WEBHOOK_PATH.format(webhook_id=wid), endpoint=q.EP_GET_WEBHOOK
+        )
+        return self._transport.parse(response, Webhook, q.EP_GET_WEBHOOK)
+
+    def create_webhook(self, name: str, target_url: str, secret: str, events: Sequence[str]) -> Webhook:
+        """``POST /Webhook``, active. SuperOffice first sends a ``test`` event to ``target_url``, which
+        must answer 200, else the webhook is refused (``BadRequest``)."""
+        response = self._transport.api(
+            "POST",
+            q.WEBHOOKS_PATH,
+            endpoint=q.EP_CREATE_WEBHOOK,
+            json_body=_webhook_body(name, target_url, secret, events),
+            extra_secrets=(secret,),
+        )
+        return self._transport.parse(response, Webhook, q.EP_CREATE_WEBHOOK)
+
+    def update_webhook(
+        self, webhook_id: int, name: str, target_url: str, secret: str, events: Sequence[str]
+    ) -> Webhook:
+        """``PUT /Webhook/{id}`` with the whole entity, ``State`` Active: repairs a stopped webhook and
+        rotates its target and secret in one call."""
+        (wid,) = unique_ids([webhook_id])
+        body = {"WebhookId": wid, **_webhook_body(name, target_url, secret, events)}
+        response = self._transport.api(
+            "PUT",
+            q.WEBHOOK_PATH.format(webhook_id=wid),
+            endpoint=q.EP_UPDATE_WEBHOOK,
+            json_body=body,
+            extra_secrets=(secret,),
+        )
+        return self._transport.parse(response, Webhook, q.EP_UPDATE_WEBHOOK)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """``DELETE /Webhook/{id}``; a webhook already gone counts as deleted."""
+        (wid,) = unique_ids([webhook_id])
+        try:
+            self._transport.api(
+                "DELETE",
+                q.WEBHOOK_PATH.format(webhook_id=wid),
+                endpoint=q.EP_DELETE_WEBHOOK,
+                expect=(200, 204),
+            )
+        except NotFound:
+            return
+
     # -- Members -----------------------------------------------------------------------------------------
 
     def selection_members(self, selection_id: int) -> list[ListedPerson]:
@@ -479,6 +540,17 @@ def _exact_key(key: str, known: list[str], what: str) -> str:
     if key not in known:
         raise BadRequest(f"unknown {what} key {key!r} for this tenant")
     return key
+
+
+def _webhook_body(name: str, target_url: str, secret: str, events: Sequence[str]) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Events": list(events),
+        "TargetUrl": target_url,
+        "Secret": secret,
+        "State": "Active",
+        "Type": q.WEBHOOK_TYPE,
+    }
 
 
 def _by_consent_id(row: ConsentArchiveRow) -> int:

@@ -108,7 +108,7 @@ class AuthError(SuperOfficeError):
 
 
 class Forbidden(AuthError):
-    """403: SuperOffice knows the credentials but will not let them do this (rights, licence, app)."""
+    """403: the credentials are valid but may not do this (e.g. an Online app without the webhook agent)."""
 
 
 class NotFound(SuperOfficeError):
@@ -196,7 +196,7 @@ def error_for_response(
     if status == 401:
         kind, message = AuthError, "SuperOffice refused the credentials"
     elif status == 403:
-        kind, message = Forbidden, "SuperOffice refused the credentials access (403)"
+        kind, message = Forbidden, "SuperOffice forbids this request to these credentials"
     elif status == 404:
         kind, message = NotFound, "SuperOffice has no such entity"
     elif status == 429:

@@ -234,3 +234,32 @@ def superoffice_states(rows: Iterable[ConsentRow]) -> dict[int, dict[Purpose, Co
             changed_at=row.changed_at,
         )
     return states
+
+
+# -- Webhooks -----------------------------------------------------------------------------------------------
+
+
+class Webhook(SoModel):
+    """A webhook entity (``/Webhook``, ``/Webhook/{id}``). Its ``Secret`` is never read back: the
+    signing secret is consent-sync's own, in Secrets Manager."""
+
+    webhook_id: int = Field(alias="WebhookId")
+    name: Text = Field(default="", alias="Name")
+    events: list[str] = Field(default_factory=list, alias="Events")
+    target_url: Text = Field(default="", alias="TargetUrl")
+    state: Text = Field(default="Unknown", alias="State")
+    type: Text = Field(default="", alias="Type")
+
+
+class WebhookDelivery(SoModel):
+    """The body SuperOffice posts to a webhook's ``TargetUrl`` (api-notes §4). It names the person and
+    the event only: the consent values are read back from SuperOffice, never taken from here."""
+
+    event_id: str = Field(alias="EventId", min_length=1, max_length=100)
+    event: str = Field(alias="Event", min_length=1, max_length=100)
+    primary_key: int = Field(default=0, alias="PrimaryKey", ge=0)
+    entity: Text = Field(default="", alias="Entity")
+    context_identifier: Text = Field(default="", alias="ContextIdentifier")
+    changed_by_associate_id: RefId = Field(default=None, alias="ChangedByAssociateId")
+    timestamp: SoTime = Field(default=None, alias="Timestamp")
+    webhook_name: Text = Field(default="", alias="WebhookName")

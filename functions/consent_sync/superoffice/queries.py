@@ -136,6 +136,13 @@ PROJECT_MEMBERS_ORDER_BY: Final = M_PROJECT_MEMBER_ID
 # -- Writing a consent --------------------------------------------------------------------------------------
 
 SET_CONSENT_PATH: Final = "Person/{person_id}/Consent/{purpose}"
+
+# -- Webhooks (api-notes §4) ---------------------------------------------------------------------------------
+
+WEBHOOKS_PATH: Final = "Webhook"
+WEBHOOK_PATH: Final = "Webhook/{webhook_id}"
+#: The webhook kind SuperOffice posts JSON to (as against CRM scripts).
+WEBHOOK_TYPE: Final = "webhook"
 WITHDRAWN: Final = "WITHDRAWN"
 
 # -- Endpoint names, as counted in SuperOfficeClient.calls and named in logs and errors ---------------------
@@ -154,6 +161,11 @@ EP_CONSENT_ARCHIVE: Final = "GET /" + CONSENT_ARCHIVE_PATH
 EP_SELECTION_MEMBERS: Final = "GET /Selection/{id}/Members"
 EP_PROJECT_MEMBERS: Final = "GET /Project/{id}/Members"
 EP_SET_CONSENT: Final = "PUT /Person/{id}/Consent/{purpose}"
+EP_LIST_WEBHOOKS: Final = "GET /Webhook"
+EP_CREATE_WEBHOOK: Final = "POST /Webhook"
+EP_GET_WEBHOOK: Final = "GET /Webhook/{id}"
+EP_UPDATE_WEBHOOK: Final = "PUT /Webhook/{id}"
+EP_DELETE_WEBHOOK: Final = "DELETE /Webhook/{id}"
 
 
 def select(columns: tuple[str, ...]) -> str:

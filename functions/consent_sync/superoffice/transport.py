@@ -259,10 +259,23 @@ class Transport:
         *,
         endpoint: str,
         params: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
         expect: tuple[int, ...] = (200,),
+        extra_secrets: tuple[str, ...] = (),
     ) -> httpx.Response:
-        """A call to the tenant API (path relative to ``.../api/v1``), authenticated."""
-        return self.request(method, path, endpoint=endpoint, params=params, expect=expect, relative=True)
+        """A call to the tenant API (path relative to ``.../api/v1``), authenticated.
+
+        ``extra_secrets`` are scrubbed from any error detail (a webhook's secret in its body)."""
+        return self.request(
+            method,
+            path,
+            endpoint=endpoint,
+            params=params,
+            json_body=json_body,
+            expect=expect,
+            relative=True,
+            extra_secrets=extra_secrets,
+        )
 
     def request(
         self,

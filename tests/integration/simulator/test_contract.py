@@ -1,4 +1,5 @@
-"""Contract: the simulator's responses match SuperOffice's official REST spec (swagger-subset.json).
+"""Contract: the simulator's responses match SuperOffice's official REST spec (swagger-subset.json),
+the Webhook agent's included (one webhook created, read, changed and deleted against a loopback receiver).
 
 The spec is read from `../shared/superoffice/` beside the repository (never copied into it), or from
 the file `SUPEROFFICE_SPEC` names. Missing, the tests skip on a developer's machine and fail in CI
@@ -24,8 +25,10 @@ import pytest
 
 from devtools.simulator.api import API_PREFIX, api_routes
 from devtools.simulator.testing import SimulatorHandle
+from devtools.simulator.webhook_api import webhook_routes
 
 from .queries import CONSENT_SELECT, PERSON_SELECT
+from .receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.xdist_group("simulator-contract")
 
@@ -159,6 +162,75 @@ CALLS: list[tuple[str, str, str, dict[str, str], int]] = [
 ]
 
 
+# The Webhook agent's calls, made in this order on one webhook (`{id}`: the one the POST created);
+# (spec path, method, our path, body, expected status).
+WEBHOOK_CALLS: list[tuple[str, str, str, Any, int]] = [
+    ("/api/v1/Webhook/default", "get", "/Webhook/default", None, 200),
+    ("/api/v1/Webhook/Test", "post", "/Webhook/Test", "definition", 200),
+    ("/api/v1/Webhook", "post", "/Webhook", "definition", 200),
+    ("/api/v1/Webhook", "get", "/Webhook", None, 200),
+    ("/api/v1/Webhook/{id}", "get", "/Webhook/{id}", None, 200),
+    ("/api/v1/Webhook/{id}", "put", "/Webhook/{id}", {"Name": "contract renamed"}, 200),
+    (
+        "/api/v1/Webhook/{id}",
+        "patch",
+        "/Webhook/{id}",
+        [{"op": "replace", "path": "/Name", "value": "p"}],
+        200,
+    ),
+    ("/api/v1/Webhook/{id}", "delete", "/Webhook/{id}", None, 204),
+    ("/api/v1/Webhook/{id}", "get", "/Webhook/{id}", None, 404),
+    ("/api/v1/Webhook/{id}", "patch", "/Webhook/{id}", {"Name": "gone"}, 404),
+]
+
+
+def _check_response(
+    spec: dict[str, Any], spec_path: str, method: str, status: int, response: httpx.Response
+) -> None:
+    assert response.status_code == status, response.text
+    validator = _validator(spec, spec_path, method, status)
+    if validator is None:
+        # Undocumented body: nothing for 204, SuperOffice's error shape for errors.
+        if status == 204:
+            assert response.content == b""
+        else:
+            assert response.json()["Error"] is True
+        return
+    errors = sorted(validator.iter_errors(response.json()), key=lambda error: list(error.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with running_receiver("contract-secret") as handle:
+        yield handle
+
+
+def test_webhook_responses_match_the_documented_schema(
+    spec: dict[str, Any], sim: SimulatorHandle, client: httpx.Client, receiver: Receiver
+) -> None:
+    definition = {
+        "Name": "contract",
+        "Events": ["person.consented", "person.unconsented"],
+        "TargetUrl": receiver.url,
+        "Secret": "contract-secret",
+        "State": "Active",
+        "Type": "webhook",
+        "Headers": {"X-Account": "a-1"},
+        "Properties": {"account": "a-1", "nested": {"n": 1}},
+    }
+    webhook_id = 0
+    for spec_path, method, path, body, status in WEBHOOK_CALLS:
+        url = f"/{sim.cust_id}/api/v1" + path.replace("{id}", str(webhook_id))
+        payload = definition if body == "definition" else body
+        response = client.request(method.upper(), url, json=payload)
+        _check_response(spec, spec_path, method, status, response)
+        if (spec_path, method) == ("/api/v1/Webhook", "post"):
+            webhook_id = response.json()["WebhookId"]
+            assert response.json()["Secret"] == ""
+    sim.control.clear_webhooks()
+
+
 @pytest.mark.parametrize(
     ("spec_path", "method", "path", "query", "status"), CALLS, ids=[f"{c[1]} {c[2]}" for c in CALLS]
 )
@@ -175,29 +247,19 @@ def test_response_matches_the_documented_schema(
     # The query parameters consent-sync sends are ones the operation documents
     assert {name.lower() for name in query} <= _documented_parameters(spec, spec_path, method)
     response = client.request(method.upper(), f"/{sim.cust_id}/api/v1{path}", params=query)
-    assert response.status_code == status
-    validator = _validator(spec, spec_path, method, status)
-    if validator is None:
-        # Undocumented body: nothing for 204, SuperOffice's error shape for errors.
-        if status == 204:
-            assert response.content == b""
-        else:
-            assert response.json()["Error"] is True
-        return
-    errors = sorted(validator.iter_errors(response.json()), key=lambda error: list(error.path))
-    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+    _check_response(spec, spec_path, method, status, response)
 
 
 def test_every_simulated_path_the_spec_covers_is_checked_here(spec: dict[str, Any]) -> None:
     """A route added to the simulator that the spec documents must get a line in CALLS."""
-    covered = {(spec_path, method) for spec_path, method, *_ in CALLS}
+    covered = {(spec_path, method) for spec_path, method, *_ in [*CALLS, *WEBHOOK_CALLS]}
     patterns = {
         spec_path: re.compile(
             "^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(spec_path)) + "$", re.IGNORECASE
         )
         for spec_path in spec["paths"]
     }
-    for route in api_routes():
+    for route in [*api_routes(), *webhook_routes()]:
         if not route.path.startswith(API_PREFIX):
             continue  # login, JWKS and tenant state are not in the REST spec
         concrete = "/api/v1" + route.path.removeprefix(API_PREFIX).replace("{provider}", "Person")

@@ -16,6 +16,7 @@ REQUIRED = {
     "INTERACTIVE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/interactive",
     "EVENTS_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     "SECRET_PREFIX": "stack/accounts/",
+    "WEBHOOK_SECRET_PREFIX": "stack/webhooks/",
     "SECRET_ARN_PREFIX": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stack/accounts/",
 }
 
