@@ -75,6 +75,9 @@ class Stack:
             interactive_queue_url=self.output("InteractiveQueueUrl"),
             events_dlq_url=self.events_dlq_url,
             secret_prefix=self.secret_prefix,
+            stack_name=self.name,
+            webhook_secret_prefix=self.output("WebhookSecretPrefix"),
+            webhook_pull_queue_url=self.outputs.get("WebhookPullQueueUrl"),
             secret_arn_prefix=f"arn:{partition}:secretsmanager:{region}:{account}:secret:{self.secret_prefix}",
             # As the template's AllowsTestEndpoints condition: never on a prod stage.
             allow_test_endpoints=self.parameters.get("AllowTestEndpoints") == "true" and stage != "prod",

@@ -89,6 +89,9 @@ class ConnectionCheck:
     purposes: dict[str, bool] = field(default_factory=dict)
     person_read: bool | None = None
     webhook: WebhookState | None = None
+    live_webhook: dict[str, Any] | None = None
+    """The recorded webhook as SuperOffice has it now: its ``state`` and consent-sync's ``status``
+    for it (``deleted`` when SuperOffice no longer has it)."""
 
     @property
     def healthy(self) -> bool:
@@ -122,7 +125,9 @@ class ConnectionCheck:
             "lists": self.lists,
             "purposes": self.purposes,
             "person_read": self.person_read,
-            "webhook": None if self.webhook is None else self.webhook.model_dump(mode="json"),
+            "webhook": None
+            if self.webhook is None
+            else self.webhook.model_dump(mode="json") | {"live": self.live_webhook},
         }
         if self.error is not None:
             document = {"error": self.error, "message": self.message} | document
@@ -151,6 +156,11 @@ def check_connection(
             check.exchanges = client.record_exchanges()
             _probe(client, check)
     except CredentialsUnavailable as exc:
+        return check.fail(failure_code(exc), str(exc))
+    except Forbidden as exc:
+        if exc.endpoint is not None and "/Webhook" in exc.endpoint:
+            # The tenant refuses this app's webhook agent: the recorded state is out of date.
+            return check.fail("webhook_unavailable", str(exc))
         return check.fail(failure_code(exc), str(exc))
     except SuperOfficeError as exc:
         return check.fail(failure_code(exc), str(exc))
@@ -185,3 +195,11 @@ def _probe(client: SuperOfficeClient, check: ConnectionCheck) -> None:
     if version is not None:
         check.api_version = version.version or UNKNOWN_VERSION
         check.netserver = version.netserver_version or version.netserver
+    if check.webhook is not None and check.webhook.webhook_id is not None:
+        try:
+            hook = client.webhook(check.webhook.webhook_id)
+        except NotFound:
+            check.live_webhook = {"state": None, "status": "deleted"}
+        else:
+            status = WebhookStatus.from_superoffice(hook.state)
+            check.live_webhook = {"state": hook.state, "status": status.value}

@@ -167,3 +167,41 @@ def test_an_untrusted_certificate_is_tls(
     check = check_connection(config, "check-tls", timeout_s=5)
     assert check.error == "tls", check.document()
     assert check.exchanges[0].error == "ConnectError"
+
+
+def _recorded_webhook(config: FunctionConfig, account_id: str, webhook_id: int) -> None:
+    WebhookStore(config.table_name).put(
+        WebhookState(
+            account_id=account_id,
+            status=WebhookStatus.ACTIVE,
+            webhook_id=webhook_id,
+            target_url="https://hooks.example/consent-sync",
+            checked_at=dt.datetime.now(dt.UTC),
+        )
+    )
+
+
+def test_the_recorded_webhook_is_read_live(world: SyncWorld, config: FunctionConfig) -> None:
+    # Given an account whose recorded webhook SuperOffice no longer has
+    world.store_settings("check-live")
+    _recorded_webhook(config, "check-live", 987654)
+    # Then the check reads it and says it is gone (the 30-minute run repairs it)
+    check = check_connection(config, "check-live")
+    assert check.healthy, check.document()
+    webhook = check.document()["webhook"]
+    assert (webhook["status"], webhook["live"]) == ("active", {"state": None, "status": "deleted"})
+    assert "GET /Webhook/{id}" in [exchange.endpoint for exchange in check.exchanges]
+
+
+def test_a_tenant_that_forbids_webhooks_is_webhook_unavailable(
+    world: SyncWorld, config: FunctionConfig
+) -> None:
+    world.store_settings("check-noagent")
+    _recorded_webhook(config, "check-noagent", 1)
+    world.simulator.control.set_webhook_settings(forbidden=True)
+    try:
+        check = check_connection(config, "check-noagent")
+    finally:
+        world.simulator.control.clear_webhook_settings()
+    assert check.error == "webhook_unavailable", check.document()
+    assert check.person_read is True
