@@ -42,7 +42,9 @@ def test_a_healthy_connection_reports_its_calls(cli: Cli, simulator: SimulatorHa
         "GET /Archive/Person",
     ]
     assert all(call["latency_ms"] >= 0 for call in report["calls"])
-    assert report["webhook"] is None
+    # And the webhook the settings function registered, as recorded and as SuperOffice has it now
+    assert report["webhook"]["status"] == "active"
+    assert report["webhook"]["live"] == {"state": "Active", "status": "active"}
     # And the password is nowhere in what it prints, in either form
     human = cli("check", "check-ok")
     assert human.returncode == 0
