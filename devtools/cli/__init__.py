@@ -17,6 +17,7 @@ import typer
 from devtools.cli import (
     account,
     audit,
+    check,
     consent,
     contact,
     demo,
@@ -73,6 +74,7 @@ app.command("sync")(sync.sync)
 app.command("presend")(presend.presend)
 app.add_typer(audit.app, name="audit")
 app.command("status")(status.status)
+app.command("check")(check.check)
 app.add_typer(local.app, name="local")
 app.add_typer(account.app, name="account")
 app.add_typer(consent.app, name="consent")

@@ -20,6 +20,7 @@ from devtools.local.sam import read_routing
 from devtools.local.server import start_moto
 from devtools.local.template import Template
 from devtools.local.urls import FunctionUrls
+from devtools.stack import CONFIG_PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,14 @@ def local_stack(
                 {function_id: runtime.sandbox(function_id).environment for function_id in urls.urls},
             )
             outputs = loaded.outputs()
-            register_outputs(stack_name, outputs)
+            register_outputs(
+                stack_name,
+                outputs,
+                {
+                    name: loaded.parameter(name)
+                    for name in (*CONFIG_PARAMETERS.values(), "AllowTestEndpoints")
+                },
+            )
             if background:
                 runtime.start(schedule_period_s=schedule_period_s)
             try:
@@ -229,12 +237,18 @@ def up(
             print("stopping the local stack")
 
 
-def register_outputs(stack_name: str, outputs: Mapping[str, Any]) -> None:
-    """Record the stack's outputs as a CloudFormation stack in moto, as deploying would.
+def register_outputs(
+    stack_name: str, outputs: Mapping[str, Any], parameters: Mapping[str, str] | None = None
+) -> None:
+    """Record the stack's outputs (and the parameters it was provisioned with) as a CloudFormation
+    stack in moto, as deploying would.
 
-    The operator CLI reads a stack's outputs with `describe_stacks`, on AWS and locally alike.
+    The operator CLI reads a stack's outputs and parameters with `describe_stacks`, on AWS and
+    locally alike.
     """
+    parameters = dict(parameters or {})
     template = {
+        "Parameters": {name: {"Type": "String"} for name in parameters},
         # moto needs one resource; an SSM parameter holding the outputs is handy to inspect, too.
         "Resources": {
             "Outputs": {
@@ -249,5 +263,9 @@ def register_outputs(stack_name: str, outputs: Mapping[str, Any]) -> None:
         "Outputs": {key: {"Value": str(value)} for key, value in outputs.items()},
     }
     client("cloudformation", os.environ["AWS_ENDPOINT_URL"], default_region()).create_stack(
-        StackName=stack_name, TemplateBody=json.dumps(template)
+        StackName=stack_name,
+        TemplateBody=json.dumps(template),
+        Parameters=[
+            {"ParameterKey": name, "ParameterValue": str(value)} for name, value in parameters.items()
+        ],
     )

@@ -82,6 +82,14 @@ class Cli:
         return json.loads(result.stdout)
 
 
+def set_onsite_account(cli: Cli, account: str, url: str, username: str, password: str) -> None:
+    """`account set` with sync on, an on-site URL (plain http allowed) and Basic credentials."""
+    cli.json(
+        "account", "set", account, "--integration", "superoffice", "--legal-basis-sync",
+        "--superoffice-url", url, "--allow-insecure", "--username", username, "--password", password,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     port = free_port()

@@ -58,6 +58,8 @@ class ContactPlan:
     pushes: list[Push] = field(default_factory=list)
     records: list[DecisionRecord] = field(default_factory=list)
     pulled: bool = False
+    decisions: dict[Purpose, Decision] = field(default_factory=dict)
+    """Every purpose's decision, those that write nothing included (a dry run reports their rule)."""
 
 
 ECHO_WINDOW = timedelta(minutes=2)
@@ -142,6 +144,7 @@ def plan_contact(
         flagged = conflicts if purpose is Purpose.EMARKETING else []
         if new and platform is None and theirs is not None and decision.write_platform is None:
             decision = Decision(winner=Side.SUPEROFFICE, rule=decision.rule, write_platform=theirs)
+        plan.decisions[purpose] = decision
         if decision.write_platform is not None:
             plan.contact.consents[purpose] = StoredConsent.of(decision.write_platform, Side.SUPEROFFICE)
             plan.contact.pending.pop(purpose, None)

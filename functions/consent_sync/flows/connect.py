@@ -14,11 +14,15 @@ from consent_sync.store.budget import SharedBudget
 from consent_sync.store.secrets import CredentialsUnavailable, read_credentials
 
 if TYPE_CHECKING:
-    from consent_sync.superoffice import SuperOfficeClient
+    from consent_sync.superoffice import RetryPolicy, SuperOfficeClient
 
 
 def open_superoffice(
-    settings: AccountSettings, config: FunctionConfig, *, timeout_s: float | None = None
+    settings: AccountSettings,
+    config: FunctionConfig,
+    *,
+    timeout_s: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> SuperOfficeClient:
     """A client for the account's tenant; close it (``with``) when the work is done.
 
@@ -45,8 +49,15 @@ def open_superoffice(
     # number of tenants while no tenant receives more than its rate (and a 429 holds them all).
     budget = SharedBudget(config.table_name, connection.tenant_key, rate)
     if timeout_s is None:
-        return SuperOfficeClient.open(connection, credentials, requests_per_second=rate, rate_limiter=budget)
+        return SuperOfficeClient.open(
+            connection, credentials, requests_per_second=rate, rate_limiter=budget, retry=retry
+        )
     # A bound on each call, retries included: a send-out check passes a shorter one.
     return SuperOfficeClient.open(
-        connection, credentials, requests_per_second=rate, rate_limiter=budget, timeout_s=timeout_s
+        connection,
+        credentials,
+        requests_per_second=rate,
+        rate_limiter=budget,
+        timeout_s=timeout_s,
+        retry=retry,
     )

@@ -345,8 +345,33 @@ class _PushResult:
     does not carry them yet, and without them SuperOffice's echo would be misdated."""
 
 
+@dataclass(frozen=True)
+class PlannedContact:
+    """What reconciling one contact would do (a dry run): the contact as stored, its person's states as
+    read, and the plan (None when no person is linked)."""
+
+    email: str
+    contact: Contact
+    superoffice: Mapping[Purpose, ConsentState]
+    plan: ContactPlan | None
+
+
+def plan_chunk(
+    chunk: ReconcileChunk, settings: AccountSettings, client: SuperOfficeClient, stores: Stores
+) -> list[PlannedContact]:
+    """A dry run of the worker on one chunk of a sync run: the same bulk reads (persons, contacts,
+    duplicates, consent rows), links and plans as :func:`reconcile_chunk`, and no write on either side:
+    no push, no contact, decision or job written."""
+    planned: list[PlannedContact] = []
+    _ChunkWork(chunk, settings, client, stores, Tally.for_job(chunk.job.kind), observe=planned.append).run()
+    return planned
+
+
 class _ChunkWork:
-    """The reconciliation of one chunk with an open SuperOffice client."""
+    """The reconciliation of one chunk with an open SuperOffice client.
+
+    With ``observe``, a dry run: each contact's plan is handed to it instead of being carried out.
+    """
 
     def __init__(
         self,
@@ -355,7 +380,9 @@ class _ChunkWork:
         client: SuperOfficeClient,
         stores: Stores,
         tally: Tally,
+        observe: Callable[[PlannedContact], None] | None = None,
     ) -> None:
+        self.observe = observe
         self.chunk = chunk
         self.settings = settings
         self.client = client
@@ -509,6 +536,9 @@ class _ChunkWork:
         person_id = linking.contact.superoffice_person_id
         if person_id is None:
             # A platform contact no SuperOffice person has the e-mail of: nothing to reconcile with.
+            if self.observe is not None and contact is not None:
+                self.observe(PlannedContact(email, contact, {}, None))
+                return
             self.reconciled[email] = linking.contact
             if not self.importing:
                 self.tally.reconciled(pushed=pushes.pushed, pulled=False, failed=pushes.failed)
@@ -524,6 +554,9 @@ class _ChunkWork:
             # overwrite a SuperOffice user's change made since. Read again (in bulk), plan again.
             self._read_again(person_id)
             plan, now, conflicts = self._plan(linking, person_id, contact)
+        if self.observe is not None and contact is not None:
+            self.observe(PlannedContact(email, contact, dict(self.states.get(person_id, {})), plan))
+            return
         self._push(plan, person_id, now, pushes, failed_pushes)
         updates = self._updates(email, plan.records)
         # The contact, its decision records and its pulls' announcements in one transaction: a worker

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -248,21 +248,14 @@ def run_account(
         saved = existing.meta.get("watermark")
         return RunStarted(account_id, run_id, kind, "already_queued", existing.total_chunks, 0, 0, saved)
 
-    contacts = ContactStore(config.table_name)
     started_at = datetime.now(UTC)
-    since: datetime | None = None
-    if kind is RunKind.BASELINE:
-        person_ids: list[int] = []
-        emails = unique_emails(
-            (linked.email for linked in contacts.linked(account_id)), contacts.pending(account_id)
-        )
-    else:
-        assert watermark is not None  # run_kind gives baseline without one
-        since = superoffice_bound(watermark, settings.sync_overlap_minutes)
-        with open_superoffice(settings, config) as superoffice:
-            person_ids = changed_person_ids(superoffice.consent_rows_changed_since(since))
-        emails = unique_emails(contacts.changed_since(account_id, since), contacts.pending(account_id))
 
+    def changed_persons(since: datetime) -> list[int]:
+        with open_superoffice(settings, config) as superoffice:
+            return changed_person_ids(superoffice.consent_rows_changed_since(since))
+
+    selection = select_run(settings, kind, watermark, ContactStore(config.table_name), changed_persons)
+    since, person_ids, emails = selection.since, selection.person_ids, selection.emails
     chunks = plan_chunks(account_id, kind, run_id, person_ids, emails, config.chunk_size)
     completed = start_job(
         config,
@@ -295,6 +288,41 @@ def run_account(
         len(emails),
         started_at.isoformat(),
     )
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """What a run reconciles: the persons SuperOffice changed, the contacts the platform changed or
+    owes a push for (a baseline: every linked contact, and the pending ones), from ``since``."""
+
+    since: datetime | None
+    person_ids: list[int]
+    emails: list[str]
+
+
+def select_run(
+    settings: AccountSettings,
+    kind: RunKind,
+    watermark: datetime | None,
+    contacts: ContactStore,
+    changed_persons: Callable[[datetime], list[int]],
+) -> RunSelection:
+    """The selection of one account's run of ``kind`` (the module's docstring says what and why);
+    ``changed_persons(since)`` reads SuperOffice's changed consent rows (`changed_person_ids`).
+
+    Shared by the run itself and its dry run (`flows.drift_report`), so both select the same contacts.
+    """
+    account_id = settings.account_id
+    if kind is RunKind.BASELINE:
+        emails = unique_emails(
+            (linked.email for linked in contacts.linked(account_id)), contacts.pending(account_id)
+        )
+        return RunSelection(since=None, person_ids=[], emails=emails)
+    assert watermark is not None  # run_kind gives baseline without one
+    since = superoffice_bound(watermark, settings.sync_overlap_minutes)
+    person_ids = changed_persons(since)
+    emails = unique_emails(contacts.changed_since(account_id, since), contacts.pending(account_id))
+    return RunSelection(since=since, person_ids=person_ids, emails=emails)
 
 
 def _existing_kind(job: Job | None) -> RunKind | None:

@@ -24,7 +24,9 @@ from .errors import (
     NotFound,
     SuperOfficeError,
     Throttled,
+    TimedOut,
     Unavailable,
+    Unreachable,
 )
 
 if TYPE_CHECKING:
@@ -86,7 +88,9 @@ __all__ = [
     "SuperOfficeClient",
     "SuperOfficeError",
     "Throttled",
+    "TimedOut",
     "TokenBucket",
     "Unavailable",
+    "Unreachable",
     "clear_caches",
 ]

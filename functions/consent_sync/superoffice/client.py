@@ -30,7 +30,9 @@ from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCrede
 from . import queries as q
 from .auth import clear_key_sets
 from .errors import BadRequest, BadResponse, NotFound, summarise
+from .exchanges import Exchange
 from .models import (
+    ApiVersion,
     ConsentArchiveRow,
     ConsentPurpose,
     ConsentRow,
@@ -136,6 +138,27 @@ class SuperOfficeClient:
         """HTTP requests made so far, by endpoint name."""
         return self._transport.calls
 
+    def record_exchanges(self) -> list[Exchange]:
+        """From now on, every HTTP exchange (logins included) is appended to the list returned:
+        endpoint, status, latency and rate-limit headers (a connection check reports them)."""
+        self._transport.exchanges = []
+        return self._transport.exchanges
+
+    def api_base(self) -> str:
+        """The tenant's ``.../api/v1`` URL (Online: the tenant state is read first, when not known)."""
+        return self._transport.api_base()
+
+    def api_version(self) -> ApiVersion | None:
+        """The API version and NetServer build from ``GET .../api``; None when the server does not
+        answer them there (404, another 4xx, or another shape)."""
+        root = self.api_base().removesuffix(q.API_ROOT_SUFFIX)
+        try:
+            response = self._transport.request("GET", root, endpoint=q.EP_API_VERSION)
+            version = self._transport.parse(response, ApiVersion, q.EP_API_VERSION)
+        except (NotFound, BadRequest, BadResponse):
+            return None
+        return version if version.version or version.netserver_version else None
+
     def close(self) -> None:
         """Close the connection pool."""
         self._transport.close()
@@ -202,6 +225,17 @@ class SuperOfficeClient:
             # Should a tenant return one row per e-mail address, the first row stands for the person.
             by_id.setdefault(row.person_id, row)
         return [by_id[i] for i in ids if i in by_id]
+
+    def any_person(self) -> PersonRow | None:
+        """One row of ``Archive/Person`` (``$top=1``, the columns of :meth:`persons_by_ids`), or None
+        when the tenant has no person: proof that persons can be read."""
+        envelope = self._get_envelope(
+            q.PERSON_ARCHIVE_PATH,
+            q.EP_PERSON_ARCHIVE,
+            {"$select": q.select(q.PERSON_ARCHIVE_SELECT), "$top": "1"},
+        )
+        rows = self._rows(envelope, PersonRow, q.EP_PERSON_ARCHIVE)
+        return rows[0] if rows else None
 
     def persons_by_emails(self, emails: Iterable[str]) -> list[PersonRow]:
         """Every person whose primary e-mail is one of ``emails`` (case-insensitive), in bulk.

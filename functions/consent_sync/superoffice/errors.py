@@ -129,6 +129,26 @@ class Unavailable(SuperOfficeError):
     retryable = True
 
 
+class TimedOut(Unavailable):
+    """SuperOffice did not answer within the time allowed (one exchange, or the call's whole budget)."""
+
+
+#: Why SuperOffice could not be reached at all (:attr:`Unreachable.cause`).
+CAUSE_DNS = "dns"
+CAUSE_TLS = "tls"
+CAUSE_CONNECT = "connect"
+
+
+class Unreachable(Unavailable):
+    """No HTTP exchange took place: ``cause`` says why (``dns``: the host name did not resolve,
+    ``tls``: the TLS handshake or the server's certificate failed, ``connect``: anything else, such as
+    a refused connection or a reset)."""
+
+    def __init__(self, message: str, *, cause: str, endpoint: str | None = None) -> None:
+        self.cause = cause
+        super().__init__(message, endpoint=endpoint)
+
+
 class Throttled(SuperOfficeError):
     """SuperOffice answered 429 until the retry budget was spent; ``retry_after`` is its last hint."""
 

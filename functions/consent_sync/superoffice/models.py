@@ -79,6 +79,14 @@ class SystemUserLoginResponse(SoModel):
     error_message: str | None = Field(None, alias="ErrorMessage")
 
 
+class ApiVersion(SoModel):
+    """Answer of ``GET .../api``: the API version and the NetServer build behind it."""
+
+    version: str | None = Field(None, alias="Version")
+    netserver_version: str | None = Field(None, alias="NetServerVersion")
+    netserver: str | None = Field(None, alias="NetServer")
+
+
 class TenantState(SoModel):
     """Answer of ``GET /api/state/{CustId}``: where the tenant's API lives now."""
 

@@ -37,6 +37,14 @@ SIGNATURE_TIME_FORMAT: Final = "%Y%m%d%H%M"
 TICKET_LIFETIME_S: Final = 6 * 3600
 TICKET_RENEW_MARGIN_S: Final = 10 * 60
 
+# -- The API's version -------------------------------------------------------------------------------------
+
+#: ``GET .../api`` (the parent of ``.../api/v1``) answers the supported API versions and the NetServer
+#: build (``Version``, ``NetServerVersion``, ``NetServer``): SuperOffice's REST reference ("You can get
+#: the version number and build-date from the API endpoint /api") **(unconfirmed on a live tenant,
+#: as is whether it needs the auth headers; they are sent)**.
+API_ROOT_SUFFIX: Final = "/v1"
+
 # -- Lists of keys ------------------------------------------------------------------------------------------
 
 LEGAL_BASES_PATH: Final = "List/LegalBase/Items"
@@ -149,6 +157,7 @@ WITHDRAWN: Final = "WITHDRAWN"
 EP_LOGIN: Final = "POST " + SYSTEM_USER_LOGIN_PATH
 EP_JWKS: Final = "GET " + JWKS_PATH
 EP_TENANT_STATE: Final = "GET /api/state/{cust}"
+EP_API_VERSION: Final = "GET /api"
 EP_LEGAL_BASES: Final = "GET /" + LEGAL_BASES_PATH
 EP_CONSENT_PURPOSES: Final = "GET /" + CONSENT_PURPOSES_PATH
 EP_CONSENT_SOURCES: Final = "GET /" + CONSENT_SOURCES_PATH

@@ -11,6 +11,7 @@ connection failure or a redirect (the tenant moved to another data host). See do
 from __future__ import annotations
 
 import functools
+import socket
 import ssl
 import threading
 import time
@@ -35,14 +36,20 @@ from consent_sync.domain.settings import SuperOfficeConnection, SuperOfficeCrede
 from . import queries as q
 from .auth import auth_for
 from .errors import (
+    CAUSE_CONNECT,
+    CAUSE_DNS,
+    CAUSE_TLS,
     AuthError,
     BadResponse,
     SuperOfficeError,
     Throttled,
+    TimedOut,
     Unavailable,
+    Unreachable,
     error_for_response,
     summarise,
 )
+from .exchanges import Exchange, rate_limit_headers
 from .logs import logger
 from .models import TenantState
 from .throttle import RateLimiter, TokenBucket, parse_retry_after
@@ -136,6 +143,8 @@ class Transport:
         self.request_timeout_s = request_timeout_s
         self.retry = retry or RetryPolicy()
         self.rate_limiter = rate_limiter or TokenBucket(requests_per_second)
+        #: When a list (``SuperOfficeClient.record_exchanges``), every HTTP exchange is appended to it.
+        self.exchanges: list[Exchange] | None = None
         self.secrets = credentials.secret_values()
         # Before the pool opens: a bad private key must not leave a pool behind.
         self.auth = auth_for(self, credentials, ticket_cache or TICKETS)
@@ -157,6 +166,10 @@ class Transport:
         """The length every URL to this tenant stays under."""
         # An Online tenant can move to a data host with a longer name between measuring and sending.
         return q.MAX_URL_LENGTH - (q.ONLINE_URL_MARGIN if self.connection.kind == "online" else 0)
+
+    def api_base(self) -> str:
+        """The tenant's ``.../api/v1`` URL (Online: resolved first when not known yet)."""
+        return self._api_base()
 
     def api_url(self, path: str, deadline: float | None = None) -> str:
         """The URL of ``path`` (relative to the tenant's ``.../api/v1``)."""
@@ -358,24 +371,52 @@ class Transport:
             raise Throttled(str(exc), endpoint=endpoint, retry_after=exc.wait_s) from exc
         remaining = state.deadline - time.monotonic()
         if remaining <= 0:
-            raise Unavailable("the time budget of the call is spent", endpoint=endpoint)
+            raise TimedOut("the time budget of the call is spent", endpoint=endpoint)
         timeout = min(self.request_timeout_s, remaining)
         with self._calls_lock:
             self.calls[endpoint] += 1
+        started = time.monotonic()
         try:
-            return self._http.request(
+            response = self._http.request(
                 method, url, params=params, json=json_body, headers=headers, timeout=timeout
             )
         except httpx.TimeoutException as exc:
-            raise Unavailable(
+            self._exchanged(endpoint, started, error=type(exc).__name__)
+            raise TimedOut(
                 f"SuperOffice did not answer in time ({type(exc).__name__})", endpoint=endpoint
             ) from exc
         except httpx.TransportError as exc:
+            self._exchanged(endpoint, started, error=type(exc).__name__)
             # The Online data host may have moved: the next attempt resolves the tenant's API URL again.
             self._forget_api_base()
-            raise Unavailable(
-                f"SuperOffice could not be reached ({type(exc).__name__})", endpoint=endpoint
+            cause = connection_failure(exc)
+            raise Unreachable(
+                f"SuperOffice could not be reached ({type(exc).__name__}: {_CAUSE_TEXT[cause]})",
+                cause=cause,
+                endpoint=endpoint,
             ) from exc
+        self._exchanged(endpoint, started, response=response)
+        return response
+
+    def _exchanged(
+        self,
+        endpoint: str,
+        started: float,
+        *,
+        response: httpx.Response | None = None,
+        error: str | None = None,
+    ) -> None:
+        if self.exchanges is None:
+            return
+        self.exchanges.append(
+            Exchange(
+                endpoint=endpoint,
+                latency_s=time.monotonic() - started,
+                status=None if response is None else response.status_code,
+                rate_limit_headers={} if response is None else rate_limit_headers(response.headers.items()),
+                error=error,
+            )
+        )
 
     def _error(
         self, response: httpx.Response, endpoint: str, extra_secrets: tuple[str, ...] = ()
@@ -424,6 +465,32 @@ class _StopAtDeadline(stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         return time.monotonic() + (retry_state.upcoming_sleep or 0.0) >= self._state.deadline
+
+
+_CAUSE_TEXT = {
+    CAUSE_DNS: "the host name did not resolve",
+    CAUSE_TLS: "the TLS handshake or certificate failed",
+    CAUSE_CONNECT: "no connection",
+}
+
+
+def connection_failure(exc: BaseException) -> str:
+    """Why a request reached no server: ``dns``, ``tls`` or ``connect``.
+
+    httpx wraps httpcore's exception, which wraps the socket's own (``raise ... from``): the cause
+    chain is searched for a name-resolution error (``socket.gaierror``) or a TLS one (``ssl.SSLError``,
+    certificate verification included).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return CAUSE_DNS
+        if isinstance(current, ssl.SSLError):
+            return CAUSE_TLS
+        current = current.__cause__ or current.__context__
+    return CAUSE_CONNECT
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from devtools.cli import app, main
 
-COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit", "status")
+COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit", "status", "check")
 GROUPS = {
     "local": ["up", "env-json"],
     "account": ["set", "show"],
