@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from devtools.cli import app, main
 
-COMMANDS = ("simulator", "demo", "import", "sync", "presend", "audit", "status", "check")
+COMMANDS = ("simulator", "demo", "import", "sync", "presend", "status", "check")
 GROUPS = {
+    "audit": ["export"],
     "local": ["up", "env-json"],
     "account": ["set", "show"],
     "consent": ["set"],

@@ -46,15 +46,14 @@ def test_errors_and_throttles_of_every_function(template: dict[str, Any], dashbo
     assert dimension_values(dashboard, "AWS/Lambda", "Throttles", "FunctionName") == expected
 
 
-def test_both_queues_age_and_every_dead_letter_queues_depth(
+def test_every_queues_age_and_every_dead_letter_queues_depth(
     template: dict[str, Any], dashboard: dict[str, Any]
 ) -> None:
     queues = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
     dead_letters = {name for name in queues if name.endswith("DeadLetterQueue")}
-    assert queues - dead_letters == {"ReconcileQueue", "InteractiveQueue"}
+    assert queues - dead_letters == {"ReconcileQueue", "InteractiveQueue", "WebhookPullQueue"}
     assert dimension_values(dashboard, "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName") == {
-        "${ReconcileQueue.QueueName}",
-        "${InteractiveQueue.QueueName}",
+        f"${{{name}.QueueName}}" for name in queues - dead_letters
     }
     assert dimension_values(dashboard, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName") == {
         f"${{{name}.QueueName}}" for name in dead_letters
