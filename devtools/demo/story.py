@@ -53,6 +53,7 @@ STRANGER = "new.subscriber@example.org"  # a platform contact SuperOffice never 
 SKEW_GAP = timedelta(seconds=2)  # both sides edit contact C this far apart (the window is 5 s)
 WAIT_S = 60.0
 PUSH_TARGET_S = 10.0
+PULL_TARGET_S = 10.0  # a SuperOffice change on the platform through the webhook (design §1)
 """A platform change reaches SuperOffice within this many seconds locally, with no run (docs/architecture.md,
 "Platform changes")."""
 RESULTS_GRACE_S = 10.0
@@ -216,6 +217,7 @@ class Story:
         self.superoffice_withdrawal()
         self.platform_unsubscribe()
         self.both_sides()
+        self.dropped_delivery()
         self.scheduled_sync()
         self.checklist()
         self.sms_checklist()
@@ -342,8 +344,8 @@ class Story:
     # ------------------------------------------------------------------ 4: consent changes
 
     def pick_people(self) -> None:
-        """A, B and C: members of both the selection and the project, e-marketing on, one person each."""
-        with self.step("pick the story's contacts A, B and C") as notes:
+        """A, B, C and D: members of both the selection and the project, e-marketing on, one person each."""
+        with self.step("pick the story's contacts A, B, C and D") as notes:
             in_selection = {p for p, _ in self.sim.control.selection_members(SELECTION) if p}
             candidates = [m["person_id"] for m in self.sim.control.project_members(PROJECT)]
             for person_id in sorted(p for p in candidates if p in in_selection):
@@ -358,12 +360,12 @@ class Story:
                 store = found.consents.get(Purpose.STORE)
                 if not is_active(found.consents.get(Purpose.EMARKETING)) or not is_active(store):
                     continue
-                label = "ABC"[len(self.people)]
+                label = "ABCD"[len(self.people)]
                 name = f"{person['first_name']} {person['last_name']}"
                 self.people[label] = Person(label, person_id, email, name)
-                if len(self.people) == 3:
+                if len(self.people) == 4:
                     break
-            self.need(len(self.people) == 3, "fewer than 3 suitable contacts in both imports")
+            self.need(len(self.people) == 4, "fewer than 4 suitable contacts in both imports")
             notes.append(
                 ", ".join(f"{p.label}: {p.name} (person {p.person_id})" for p in self.people.values())
             )
@@ -378,17 +380,55 @@ class Story:
             self.sim.control.set_consent(
                 a.person_id, "EMARKETING", WITHDRAWN, source="USER", at=at, comment="Asked by phone"
             )
+            changed = time.monotonic()
             self.check(self.superoffice_base(a.person_id) == WITHDRAWN, "SuperOffice did not take it")
-            self.check(self.platform_base(a.email) == before, "the platform changed before any sync")
+            # SuperOffice posts person.unconsented to the account's webhook; the pull follows.
+            while self.platform_base(a.email) != WITHDRAWN and time.monotonic() - changed < WAIT_S:
+                time.sleep(0.1)
+            seconds = time.monotonic() - changed
+            self.check(self.platform_base(a.email) == WITHDRAWN, "the webhook did not bring it over")
+            self.check(seconds <= PULL_TARGET_S, f"it took {seconds:.1f} s to reach the platform")
+            announced = self.listener.wait_for(
+                "Contact Consent Updated", lambda d: d["email"] == a.email and d["trigger"] == "webhook"
+            )
+            self.check(announced is not None, "the platform was not told (Contact Consent Updated)")
             self.changes.append(
                 {
                     "contact": "A",
                     "where": "SuperOffice user",
                     "change": f"EMARKETING {before} → WITHDRAWN at {at:%H:%M:%S}",
-                    "expected": "pulled by the 30-minute sync",
+                    "expected": f"webhook: on the platform after {seconds:.1f} s, announced",
                 }
             )
-            notes.append("the platform still shows the consent: only the next sync brings it over")
+            notes.append(
+                f"person.unconsented webhook: on the platform after {seconds:.1f} s "
+                f"(target {PULL_TARGET_S:.0f} s), no sync run; Contact Consent Updated sent"
+            )
+
+    def dropped_delivery(self) -> None:
+        d = self.people["D"]
+        with self.step(
+            f"SuperOffice drops the webhook of D's withdrawal (person {d.person_id}; it gives up after 3 tries)"
+        ) as notes:
+            before = self.platform_base(d.email)
+            at = datetime.now(UTC).replace(microsecond=0)
+            self.sim.control.set_webhook_settings(drop_all=True)
+            try:
+                self.sim.control.set_consent(d.person_id, "EMARKETING", WITHDRAWN, source="USER", at=at)
+                self.sim.control.wait_webhooks_idle()
+            finally:
+                self.sim.control.clear_webhook_settings()
+            time.sleep(1.5)  # what a delivery and its pull would take
+            self.check(self.platform_base(d.email) == before, "the platform changed with no delivery")
+            self.changes.append(
+                {
+                    "contact": "D",
+                    "where": "SuperOffice user (delivery dropped)",
+                    "change": f"EMARKETING {before} → WITHDRAWN at {at:%H:%M:%S}",
+                    "expected": "pulled by the 30-minute sync, the safety net",
+                }
+            )
+            notes.append("the platform still shows the consent: the 30-minute sync is the safety net")
 
     def platform_change(
         self, person: Person, legal_base: str, at: datetime, comment: str
@@ -493,7 +533,7 @@ class Story:
     # ------------------------------------------------------------------ 5: the 30-minute sync
 
     def scheduled_sync(self) -> None:
-        a = self.people["A"]
+        d = self.people["D"]
         with self.step("the 30-minute schedule fires (ScheduledSyncFunction)") as notes:
             started = datetime.now(UTC)
             (event,) = self.stack.runtime.fire_schedule("ScheduledSyncFunction")
@@ -524,18 +564,18 @@ class Story:
                 announced is not None and all(announced[k] == document[k] for k in counts),
                 f"Sync Run Completed says {announced}, the run job {document}",
             )
-            consent = self.contact(a.email).consents.get(Purpose.EMARKETING)
+            consent = self.contact(d.email).consents.get(Purpose.EMARKETING)
             self.check(
                 consent is not None
                 and (consent.legal_base, consent.changed_in) == (WITHDRAWN, Side.SUPEROFFICE),
-                "A's withdrawal did not reach the platform",
+                "D's withdrawal did not reach the platform",
             )
-            latest = self._latest(a.email, "scheduled")
-            self.check(latest is not None and latest.action == "pull", "no pull of A in the decision log")
+            latest = self._latest(d.email, "scheduled")
+            self.check(latest is not None and latest.action == "pull", "no pull of D in the decision log")
             notes.append(
                 "Sync Run Completed: "
                 + ", ".join(f"{name} {document[name]}" for name in syncing.RUN_COUNTERS)
-                + "; A's withdrawal is on the platform"
+                + "; D's withdrawal is on the platform"
             )
 
     # ------------------------------------------------------------------ 6: send-out checks
