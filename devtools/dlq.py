@@ -1,23 +1,30 @@
-"""`consent-sync dlq list|show|redrive`: the stack's dead-letter queues, read without consuming them.
+"""The stack's dead-letter queues, read without consuming them: `consent-sync dlq list|show|redrive`,
+and the dead-letter part of `consent-sync status`.
 
-Three queues, named by the stack's outputs:
+Four queues, named by the stack's outputs:
 
 - ``reconcile`` (`ReconcileDeadLetterQueue`) and ``interactive`` (`InteractiveDeadLetterQueue`): SQS
   redrive targets of the bulk and interactive queues. SQS moves a chunk there after
   ``maxReceiveCount`` failed deliveries and adds no reason: the body (the chunk: trigger, job) is what
-  says which work died. Redrive is SQS's own ``StartMessageMoveTask`` back to the source queue,
-  followed with ``ListMessageMoveTasks``.
+  says which work died.
+- ``webhook-pulls`` (`WebhookPullDeadLetterQueue`): the redrive target of the pull queue; SQS moves a
+  pull there (one person SuperOffice named in a webhook delivery, a :class:`WebhookPull`) after
+  ``maxReceiveCount`` failed deliveries, and the body says which person it was.
 - ``events`` (`EventsDeadLetterQueue`): events consent-sync would not process (message attribute
   ``reason``, body ``{"rejected_at", "reason", "message", "errors", "event"}``), Lambda's async
   ``OnFailure`` destination records (body ``requestContext.condition`` and ``responsePayload``
   ``errorType``/``errorMessage``, the event in ``requestPayload``), and the shapes AWS gives an
   EventBridge target dead-letter queue (attributes ``ERROR_CODE``/``ERROR_MESSAGE``, the event as body)
-  or a function dead-letter queue (attributes ``ErrorCode``/``ErrorMessage``, the event as body). Its
-  source is no queue, so redrive puts each original event on the bus again (with its own ``time``, which
-  orders settings) and deletes the message once the bus took it, as AWS advises for EventBridge DLQs.
+  or a function dead-letter queue (attributes ``ErrorCode``/``ErrorMessage``, the event as body).
+
+Redrive of a queue SQS filled is SQS's own ``StartMessageMoveTask`` back to the source queue, followed
+with ``ListMessageMoveTasks``. The events queue's source is no queue, so redrive puts each original
+event on the bus again (with its own ``time``, which orders settings) and deletes the message once the
+bus took it, as AWS advises for EventBridge DLQs.
 
 Peeking receives with a short visibility timeout and sets it back to 0 at once, so messages stay for
-their consumers; what is shown passes through the log scrubber (e-mails masked, secrets redacted).
+their consumers (their receive counts go up, which a dead-letter queue, having no redrive of its own,
+does not act on); what is shown passes through the log scrubber (e-mails masked, secrets redacted).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,19 +41,35 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from consent_sync.events import ReconcileChunk
+from consent_sync.events import ReconcileChunk, WebhookPull
 from consent_sync.observability import scrub
 from consent_sync.store.aws import client
 from devtools.operator import OperatorError
 from devtools.stack import Stack
 
-QueueName = Literal["reconcile", "interactive", "events"]
-QUEUES: dict[str, str] = {
-    "reconcile": "ReconcileDeadLetterQueueUrl",
-    "interactive": "InteractiveDeadLetterQueueUrl",
-    "events": "EventsDeadLetterQueueUrl",
+BodyKind = Literal["chunk", "pull", "event"]
+
+
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    """A dead-letter queue of the stack: its CLI name, the stack output holding its URL, and what its
+    source sends (the body a message SQS moved there holds: a chunk, a pull; events for the bus's)."""
+
+    name: str
+    output: str
+    body: BodyKind
+
+
+QUEUES: dict[str, DeadLetterQueue] = {
+    queue.name: queue
+    for queue in (
+        DeadLetterQueue("reconcile", "ReconcileDeadLetterQueueUrl", "chunk"),
+        DeadLetterQueue("interactive", "InteractiveDeadLetterQueueUrl", "chunk"),
+        DeadLetterQueue("events", "EventsDeadLetterQueueUrl", "event"),
+        DeadLetterQueue("webhook-pulls", "WebhookPullDeadLetterQueueUrl", "pull"),
+    )
 }
-"""Each dead-letter queue by its CLI name, and the stack output holding its URL."""
+"""Each dead-letter queue by its CLI name."""
 
 PEEK_LEASE_S = 30
 """How long peeked messages are hidden while they are read (set back to 0 right after)."""
@@ -102,8 +125,9 @@ def _first_line(text: Any, limit: int = 200) -> str:
     return line[:limit]
 
 
-def reason_of(message_attributes: dict[str, str], body: str) -> Reason:
-    """Why a dead letter is dead, read the way its writer gives it (module docstring)."""
+def reason_of(message_attributes: dict[str, str], body: str, kind: BodyKind = "chunk") -> Reason:
+    """Why a dead letter is dead, read the way its writer gives it (module docstring); ``kind``: what
+    the queue's source sends, which is what a message SQS moved there without a reason holds."""
     if "reason" in message_attributes:  # consent-sync's own rejection
         record = _json(body)
         detail = record.get("message") if isinstance(record, dict) else None
@@ -124,14 +148,45 @@ def reason_of(message_attributes: dict[str, str], body: str) -> Reason:
         error_type = payload.get("errorType", "error") if isinstance(payload, dict) else "error"
         detail = payload.get("errorMessage") if isinstance(payload, dict) else payload
         return Reason(f"{condition}: {error_type}", None if detail is None else _first_line(detail))
+    if kind == "pull":
+        return _pull_reason(body)
+    if kind == "event":
+        return Reason("unrecognised", "the body is no record this stack or AWS writes there")
+    return _chunk_reason(body)
+
+
+_EVERY_DELIVERY_FAILED = "every delivery failed (maxReceiveCount)"
+
+
+def _chunk_reason(body: str) -> Reason:
     try:
         chunk = ReconcileChunk.model_validate_json(body)
     except ValidationError:
         return Reason("not_a_chunk", "the body is neither a chunk nor a record this stack writes")
     return Reason(
         f"{chunk.trigger.value} chunk of {chunk.job.kind.value} {chunk.job.id}",
-        f"chunk {chunk.job.chunk_no}, {chunk.size} contacts; every delivery failed (maxReceiveCount)",
+        f"chunk {chunk.job.chunk_no}, {chunk.size} contacts; {_EVERY_DELIVERY_FAILED}",
     )
+
+
+def _pull_reason(body: str) -> Reason:
+    try:
+        pull = WebhookPull.model_validate_json(body)
+    except ValidationError as exc:
+        return Reason("not_a_pull", _first_line(f"the body is no webhook pull: {exc}"))
+    return Reason(
+        f"webhook pull of person {pull.person_id}",
+        f"account {pull.account_id}, {pull.event} (delivery {pull.event_id}); {_EVERY_DELIVERY_FAILED}",
+    )
+
+
+def top_reasons(
+    messages: Iterable[DeadLetter], kind: BodyKind, limit: int = TOP_REASONS
+) -> list[dict[str, Any]]:
+    """The ``limit`` most frequent reason codes among ``messages``, most frequent first (ties by name)."""
+    counts = Counter(reason_of(m.message_attributes, m.body, kind).code for m in messages)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [{"reason": reason, "count": count} for reason, count in ranked]
 
 
 def original_event(body: str) -> dict[str, Any] | None:
@@ -152,12 +207,15 @@ class DeadLetterQueues:
         self.stack = stack
         self.sqs = client("sqs")
 
+    @staticmethod
+    def queue(name: str) -> DeadLetterQueue:
+        """The queue of that CLI name (exit 1 ``unknown_queue`` for another)."""
+        if name not in QUEUES:
+            raise OperatorError("unknown_queue", f"no dead-letter queue {name!r}; one of {', '.join(QUEUES)}")
+        return QUEUES[name]
+
     def url(self, queue: str) -> str:
-        if queue not in QUEUES:
-            raise OperatorError(
-                "unknown_queue", f"no dead-letter queue {queue!r}; one of {', '.join(QUEUES)}"
-            )
-        return self.stack.output(QUEUES[queue])
+        return self.stack.output(self.queue(queue).output)
 
     def arn(self, queue: str) -> str:
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.url(queue), AttributeNames=["QueueArn"])
@@ -172,7 +230,13 @@ class DeadLetterQueues:
 
     @contextmanager
     def peeked(self, queue: str, limit: int = PEEK_LIMIT) -> Iterator[list[DeadLetter]]:
-        """The queue's messages, oldest first, hidden while the block runs and visible again after."""
+        """Up to ``limit`` of the queue's messages, oldest first, hidden while the block runs and
+        visible again after.
+
+        A message received again (its lease ran out while reading) is kept once, with its latest
+        receipt handle, the only one SQS still honours; reading stops at the first batch that brings
+        nothing new, so a queue smaller than ``limit`` is read once round.
+        """
         url = self.url(queue)
         found: dict[str, DeadLetter] = {}
         try:
@@ -181,22 +245,20 @@ class DeadLetterQueues:
                     QueueUrl=url,
                     MaxNumberOfMessages=min(10, limit - len(found)),
                     VisibilityTimeout=PEEK_LEASE_S,
-                    AttributeNames=["All"],
+                    MessageSystemAttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
-                if not batch:
-                    break
+                fresh = [raw for raw in batch if raw["MessageId"] not in found]
                 for raw in batch:
-                    found.setdefault(
-                        raw["MessageId"],
-                        DeadLetter(
-                            message_id=raw["MessageId"],
-                            body=raw["Body"],
-                            attributes=dict(raw.get("Attributes") or {}),
-                            message_attributes=_string_attributes(raw.get("MessageAttributes")),
-                            receipt_handle=raw["ReceiptHandle"],
-                        ),
+                    found[raw["MessageId"]] = DeadLetter(
+                        message_id=raw["MessageId"],
+                        body=raw["Body"],
+                        attributes=dict(raw.get("Attributes") or {}),
+                        message_attributes=_string_attributes(raw.get("MessageAttributes")),
+                        receipt_handle=raw["ReceiptHandle"],
                     )
+                if not fresh:
+                    break
             yield sorted(found.values(), key=lambda m: int(m.attributes.get("SentTimestamp", 0)))
         finally:
             self._release(url, [m.receipt_handle for m in found.values()])
@@ -215,21 +277,17 @@ def list_queues(stack: Stack) -> list[dict[str, Any]]:
     """`dlq list`: per queue its depth and the most frequent reasons of the messages in it."""
     queues = DeadLetterQueues(stack)
     rows: list[dict[str, Any]] = []
-    for name in QUEUES:
+    for name, queue in QUEUES.items():
         depth = queues.depth(name)
-        reasons: Counter[str] = Counter()
         with queues.peeked(name) as messages:
-            for message in messages:
-                reasons[reason_of(message.message_attributes, message.body).code] += 1
+            reasons = top_reasons(messages, queue.body)
         rows.append(
             {
                 "queue": name,
                 "url": queues.url(name),
                 "messages": depth["visible"] + depth["in_flight"],
                 "in_flight": depth["in_flight"],
-                "top_reasons": [
-                    {"reason": reason, "count": count} for reason, count in reasons.most_common(TOP_REASONS)
-                ],
+                "top_reasons": reasons,
             }
         )
     return rows
@@ -253,7 +311,7 @@ def show_message(
                     f"the {queue} queue holds {len(messages)} messages; no index {position}",
                 )
             chosen = messages[position]
-        reason = reason_of(chosen.message_attributes, chosen.body)
+        reason = reason_of(chosen.message_attributes, chosen.body, queues.queue(queue).body)
         body = _json(chosen.body)
         return {
             "queue": queue,
@@ -353,7 +411,7 @@ def _redrive_events(stack: Stack, *, progress: Progress | None, reason: str | No
 
 
 def _not_redrivable(message: DeadLetter, reason: str | None) -> str | None:
-    if reason is not None and reason_of(message.message_attributes, message.body).code != reason:
+    if reason is not None and reason_of(message.message_attributes, message.body, "event").code != reason:
         return "other_reason"
     event = original_event(message.body)
     if event is None:

@@ -26,7 +26,7 @@ from consent_sync.store.aws import client
 from consent_sync.store.contacts import ContactStore
 from consent_sync.store.jobs import JobStore
 from consent_sync.store.webhooks import WebhookStore
-from devtools import deadletters
+from devtools import dlq
 from devtools.imports import import_document
 from devtools.operator import OperatorError
 from devtools.stack import Stack
@@ -36,22 +36,33 @@ AGE_WINDOW = timedelta(minutes=5)
 """How far back the oldest-message metric is read (SQS publishes it once a minute)."""
 
 
+DEAD_LETTER_SAMPLE = 100
+"""How many messages of a dead-letter queue `status` reads, at most (the reasons are those of this sample)."""
+DEAD_LETTER_REASONS = 3
+
+
 @dataclass(frozen=True)
 class QueueOutput:
-    """A queue of the stack: its name in the document, the stack output holding its URL, and whether
-    it holds dead letters."""
+    """A queue of the stack: its name in the document, the stack output holding its URL, and for a
+    dead-letter queue its `dlq` name (:data:`devtools.dlq.QUEUES`), which reads its reasons."""
 
     name: str
     output: str
-    dead_letters: bool
+    dead_letters: str | None = None
+
+
+def _dead_letters(name: str, dlq_name: str) -> QueueOutput:
+    return QueueOutput(name, dlq.QUEUES[dlq_name].output, dlq_name)
 
 
 QUEUES = (
-    QueueOutput("bulk", "ReconcileQueueUrl", False),
-    QueueOutput("interactive", "InteractiveQueueUrl", False),
-    QueueOutput("bulk-dlq", "ReconcileDeadLetterQueueUrl", True),
-    QueueOutput("interactive-dlq", "InteractiveDeadLetterQueueUrl", True),
-    QueueOutput("events-dlq", "EventsDeadLetterQueueUrl", True),
+    QueueOutput("bulk", "ReconcileQueueUrl"),
+    QueueOutput("interactive", "InteractiveQueueUrl"),
+    QueueOutput("webhook-pulls", "WebhookPullQueueUrl"),
+    _dead_letters("bulk-dlq", "reconcile"),
+    _dead_letters("interactive-dlq", "interactive"),
+    _dead_letters("events-dlq", "events"),
+    _dead_letters("webhook-pulls-dlq", "webhook-pulls"),
 )
 
 
@@ -132,8 +143,9 @@ def oldest_age_s(queue_name: str, *, now: datetime | None = None) -> float | Non
     return float(max(points, key=lambda point: point["Timestamp"])["Maximum"])
 
 
-def queue_status(queue: QueueOutput, url: str) -> dict[str, Any]:
+def queue_status(stack: Stack, queue: QueueOutput) -> dict[str, Any]:
     """One queue's part of the document: depth, in flight, oldest age; for dead letters their reasons."""
+    url = stack.output(queue.output)
     attributes = client("sqs").get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -142,17 +154,19 @@ def queue_status(queue: QueueOutput, url: str) -> dict[str, Any]:
     document: dict[str, Any] = {
         "name": queue.name,
         "queue_name": queue_name,
-        "dead_letters": queue.dead_letters,
+        "dead_letters": queue.dead_letters is not None,
         "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
         "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
         "oldest_age_s": oldest_age_s(queue_name),
     }
-    if queue.dead_letters:
-        sample = deadletters.peek(url) if document["visible"] else []
-        document["sampled"] = len(sample)
-        document["top_reasons"] = [
-            {"reason": reason, "count": count} for reason, count in deadletters.top_reasons(sample)
-        ]
+    if queue.dead_letters is not None:
+        if document["visible"]:
+            with dlq.DeadLetterQueues(stack).peeked(queue.dead_letters, DEAD_LETTER_SAMPLE) as sample:
+                reasons = dlq.top_reasons(sample, dlq.QUEUES[queue.dead_letters].body, DEAD_LETTER_REASONS)
+                document["sampled"] = len(sample)
+        else:
+            reasons, document["sampled"] = [], 0
+        document["top_reasons"] = reasons
     return document
 
 
@@ -170,7 +184,7 @@ def status(stack: Stack, account_id: str | None = None) -> dict[str, Any]:
         "stack": stack.name,
         "generated_at": datetime.now(UTC).isoformat(),
         "accounts": [account_status(stack, settings) for settings in every],
-        "queues": [queue_status(queue, stack.output(queue.output)) for queue in QUEUES],
+        "queues": [queue_status(stack, queue) for queue in QUEUES],
     }
 
 

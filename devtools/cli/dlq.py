@@ -12,7 +12,7 @@ from devtools.cli.output import JsonFlag, err, failures, out, print_json, resolv
 
 app = typer.Typer(help="Dead letters: what died and why, and sending it back.", no_args_is_help=True)
 
-Queue = Annotated[str, typer.Argument(help="reconcile, interactive or events.")]
+Queue = Annotated[str, typer.Argument(help="reconcile, interactive, events or webhook-pulls.")]
 
 
 @app.command("list")
@@ -79,7 +79,8 @@ def redrive(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Send a queue's messages back: chunks to their source queue (an SQS move task), events to the bus."""
+    """Send a queue's messages back: chunks and pulls to their source queue (an SQS move task), events
+    to the bus."""
     from devtools import dlq
     from devtools.progress import progress_bars
 

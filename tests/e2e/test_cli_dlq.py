@@ -38,7 +38,8 @@ def test_a_rejected_event_is_listed_shown_and_redriven(cli: Cli) -> None:
 
     # When the operator lists the dead-letter queues: every queue, the events one with its reason
     queues = {row["queue"]: row for row in cli.json("dlq", "list")}
-    assert set(queues) == {"reconcile", "interactive", "events"}
+    assert set(queues) == {"reconcile", "interactive", "events", "webhook-pulls"}
+    assert (queues["webhook-pulls"]["messages"], queues["webhook-pulls"]["top_reasons"]) == (0, [])
     assert queues["events"]["top_reasons"] == [{"reason": "unknown_account", "count": 1}]
 
     # And shows the message: the address masked, and the message still there
@@ -75,5 +76,7 @@ def test_an_unknown_queue_or_message_is_exit_1(cli: Cli) -> None:
     assert json.loads(unknown.stdout)["error"] == "unknown_queue"
     missing = cli("dlq", "show", "reconcile", "--index", "5", "--json")
     assert (missing.returncode, json.loads(missing.stdout)["error"]) == (1, "unknown_message")
+    empty = cli("dlq", "show", "webhook-pulls", "--json")
+    assert (empty.returncode, json.loads(empty.stdout)["error"]) == (1, "unknown_message")
     both = cli("dlq", "show", "events", "--index", "0", "--message-id", "x")
     assert both.returncode == 2

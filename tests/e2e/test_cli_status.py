@@ -26,7 +26,9 @@ RUN_FIELDS = {
     "completed_at",
 }  # fmt: skip
 QUEUE_FIELDS = {"name", "queue_name", "dead_letters", "visible", "in_flight", "oldest_age_s"}
-QUEUES = ["bulk", "interactive", "bulk-dlq", "interactive-dlq", "events-dlq"]
+QUEUES = [
+    "bulk", "interactive", "webhook-pulls", "bulk-dlq", "interactive-dlq", "events-dlq", "webhook-pulls-dlq",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +83,15 @@ def test_status_of_one_account_after_an_import_and_a_sync(cli: Cli, worked: dict
         assert last_import[name] == imported[name], name
     assert last_import["completed_at"] is not None
 
-    # No webhook was ever registered for it
-    assert account["webhook"] == {"status": "none"}
+    # `account set` registered its SuperOffice webhook (the stack's webhooks are on)
+    webhook = account["webhook"]
+    assert set(webhook) == {"status", "webhook_id", "target_url", "checked_at", "detail"}
+    assert webhook["target_url"].endswith(f"/accounts/{ACCOUNT}")
 
     # And the human form says as much
     shown = cli("status", ACCOUNT)
     assert shown.returncode == 0, shown.stderr
-    for text in (ACCOUNT, "superoffice", "requested completed", "not registered", "events-dlq"):
+    for text in (ACCOUNT, "superoffice", "requested completed", webhook["status"], "webhook-pulls-dlq"):
         assert text in shown.stdout, text
 
 
@@ -100,6 +104,8 @@ def test_status_lists_every_account(cli: Cli, worked: dict[str, Any]) -> None:
     assert (other["integration"], other["legal_basis_sync"]) == ("none", False)
     assert (other["last_run"], other["last_import"], other["watermark"]) == (None, None, None)
     assert other["contacts"] == {"total": 0, "linked": 0, "unlinked": 0}
+    assert other["webhook"]["status"] == "none"  # no SuperOffice, no webhook
+    assert "not registered" in cli("status", OTHER).stdout
     assert by_id[ACCOUNT]["last_run"]["run_id"] == worked["run"]["run_id"]
 
 
@@ -148,8 +154,9 @@ def test_queues_show_depth_age_and_dead_letter_reasons_without_consuming_them(cl
     assert events["oldest_age_s"] >= 1
     assert events["top_reasons"] == [
         {"reason": "unknown_account", "count": 2},
-        {"reason": "RetriesExhausted:StoreBusy", "count": 1},
+        {"reason": "RetriesExhausted: StoreBusy", "count": 1},
     ]
+    assert queues["webhook-pulls-dlq"]["top_reasons"] == []
     assert queues["bulk"]["visible"] == queues["bulk"]["in_flight"] == 0
     assert queues["bulk"]["oldest_age_s"] is not None  # sampled, as AWS publishes it for every queue
 
@@ -164,4 +171,6 @@ _OUTPUTS = {
     "bulk-dlq": "ReconcileDeadLetterQueueUrl",
     "interactive-dlq": "InteractiveDeadLetterQueueUrl",
     "events-dlq": "EventsDeadLetterQueueUrl",
+    "webhook-pulls": "WebhookPullQueueUrl",
+    "webhook-pulls-dlq": "WebhookPullDeadLetterQueueUrl",
 }

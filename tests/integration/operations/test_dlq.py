@@ -1,5 +1,6 @@
-"""Dead letters on the local stack: a chunk that keeps failing and an event a function rejects, listed,
-shown and redriven through `devtools.dlq` (SQS's message move task; the events back on the bus)."""
+"""Dead letters on the local stack: a chunk that keeps failing, a webhook pull the pull function keeps
+failing, and an event a function rejects, listed, shown and redriven through `devtools.dlq` (SQS's
+message move task; the events back on the bus), and read by `devtools.status`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from typing import Any
 
 from consent_sync.store.contacts import ContactStore
-from devtools import dlq
+from devtools import dlq, status
 from devtools.local import LocalStack
 from devtools.stack import Stack
 from tests.integration.conftest import Platform
@@ -141,3 +142,64 @@ def test_the_events_queue_keeps_what_the_bus_would_refuse(
     reasons = {r["reason"] for r in _by_queue(stack)["events"]["top_reasons"]}
     assert reasons == {"invalid_event", "RetriesExhausted: StoreBusy"}
     platform.dead_letters()
+
+
+def _pull_back(platform: Platform) -> list[dict[str, Any]]:
+    """Take what waits on the pull queue (without the pull function seeing it)."""
+    url = platform.outputs["WebhookPullQueueUrl"]
+    messages = platform.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    for message in messages:
+        platform.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def test_a_pull_the_function_keeps_failing_is_listed_shown_read_by_status_and_moved_back(
+    consent_stack: LocalStack, platform: Platform
+) -> None:
+    stack = Stack.resolve(consent_stack.template.stack_name)
+    # Given a malformed body on the pull queue: the pull function fails it at every delivery, and after
+    # maxReceiveCount SQS moves it to the pull dead-letter queue
+    malformed = {"person_id": 12, "email": ADDRESS}
+    url = platform.outputs["WebhookPullQueueUrl"]
+    platform.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(malformed), MessageGroupId="acme")
+    consent_stack.runtime.drain()
+    assert _depth(platform, "WebhookPullDeadLetterQueueUrl") == 1
+    assert _depth(platform, "WebhookPullQueueUrl") == 0
+    # and a well-formed pull as SQS leaves one there (the body the receiver sent, moved unchanged)
+    pull = {"account_id": "acme", "event_id": "d-1", "person_id": 4711, "event": "consent.changed"}
+    platform.sqs.send_message(
+        QueueUrl=platform.outputs["WebhookPullDeadLetterQueueUrl"], MessageBody=json.dumps(pull)
+    )
+
+    # When the operator lists the queues: the pull dead-letter queue with both reasons
+    row = _by_queue(stack)["webhook-pulls"]
+    assert (row["messages"], row["url"]) == (2, platform.outputs["WebhookPullDeadLetterQueueUrl"])
+    assert row["top_reasons"] == [
+        {"reason": "not_a_pull", "count": 1},
+        {"reason": "webhook pull of person 4711", "count": 1},
+    ]
+
+    # And shows the dead-lettered one: its deliveries counted, the address masked, the message kept
+    shown = dlq.show_message(stack, "webhook-pulls", index=0)
+    assert (shown["reason"], shown["receive_count"] >= 3) == ("not_a_pull", True)
+    assert shown["body"] == {"person_id": 12, "email": "l***@e***.com"}
+    assert ADDRESS not in json.dumps(shown)
+    assert dlq.show_message(stack, "webhook-pulls", index=1)["detail"].startswith("account acme")
+
+    # And status reads the pull queue and its dead letters the same way, consuming nothing
+    queues = {queue["name"]: queue for queue in status.status(stack)["queues"]}
+    assert (queues["webhook-pulls"]["visible"], queues["webhook-pulls"]["dead_letters"]) == (0, False)
+    assert "top_reasons" not in queues["webhook-pulls"]
+    dead = queues["webhook-pulls-dlq"]
+    assert (dead["dead_letters"], dead["visible"], dead["in_flight"], dead["sampled"]) == (True, 2, 0, 2)
+    assert dead["top_reasons"] == row["top_reasons"]
+    assert _depth(platform, "WebhookPullDeadLetterQueueUrl") == 2
+
+    # When it is redriven: SQS's move task takes both back to the pull queue
+    moved = dlq.redrive(stack, "webhook-pulls")
+    assert (moved["queue"], moved["status"], moved["moved"]) == ("webhook-pulls", "COMPLETED", 2)
+    assert _depth(platform, "WebhookPullDeadLetterQueueUrl") == 0
+    back = platform.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(message["Body"])["person_id"] for message in back) == [12, 4711]
+    for message in back:
+        platform.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
