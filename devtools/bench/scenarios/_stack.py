@@ -158,7 +158,15 @@ def bench_stack(
             legal_basis_sync=legal_basis_sync,
             requests_per_second=requests_per_second,
         )
+        applied = stack.runtime.invocation_counts["SettingsFunction"]
         bench.send("Integration Settings Updated", [settings])
+        if background:
+            # Counted once the handler returned (webhook registered); only then is "idle" meaningful.
+            deadline = time.monotonic() + 60
+            while stack.runtime.invocation_counts["SettingsFunction"] == applied:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the settings function was not invoked within 60 s")
+                time.sleep(IDLE_POLL_S)
         bench.drain(timeout_s=60)
         if AccountStore(bench.table).get(ACCOUNT_ID) is None:
             raise RuntimeError("the settings function did not store the benchmark account")
