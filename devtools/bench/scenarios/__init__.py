@@ -12,7 +12,7 @@ Adding a scenario:
 
 A planned name that no module registers yet goes in ``devtools.bench.registry.PLANNED``
 (empty now: every scenario of the issue is registered). The modules that run the real handlers on the
-local stack (``import_members``, ``sync``, ``gate``) share ``_stack.py``.
+local stack (``import_members``, ``sync``, ``gate``, ``freshness``) share ``_stack.py``.
 """
 
 #: Scenario modules, imported in this order by ``devtools.bench.registry.load()``.
@@ -23,4 +23,5 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "import_members",  # import-50k
     "sync",  # sync-1k, sync-100k
     "gate",  # gate-10k, gate-100k
+    "freshness",  # freshness
 )

@@ -1,15 +1,20 @@
-"""The real handlers on the local stack, driven as the platform drives them: for ``import-50k`` and ``sync-*``.
+"""The real handlers on the local stack, driven as the platform drives them: ``import-50k``, ``sync-*``,
+``gate-*`` and ``freshness``.
 
 :func:`bench_stack` starts ``template.yaml`` on moto (the local runtime delivers events and SQS batches
 to the handlers in this process, so :func:`devtools.bench.count_aws_calls` sees their boto3 calls) next
 to a seeded SuperOffice simulator, and configures one on-site account on it (Basic auth, ``allow_insecure``,
 ``requests_per_second`` = :data:`REQUESTS_PER_SECOND`) through ``Integration Settings Updated``, as the
-integration tests do. Everything here is setup: the scenarios time only what they measure.
+integration tests do. SuperOffice's webhooks are off unless a scenario asks for them (``webhooks``):
+with them on, every SuperOffice change a scenario makes in setup would also be pulled at once, and the
+scheduled-run figures would depend on how far those pulls got. Everything here is setup: the scenarios
+time only what they measure.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +43,9 @@ ACCOUNT_ID = "bench"
 #: ~15 calls/s and the client's limiter never makes a request wait: SuperOffice and the handlers are
 #: measured, not the limiter (production: 5/s per worker).
 REQUESTS_PER_SECOND = 100
+#: How often, and how many times in a row, :meth:`BenchStack.wait_idle` must find no message pending.
+IDLE_POLL_S = 0.2
+IDLE_CHECKS = 3
 #: DynamoDB operations that read (what "DynamoDB reads" counts).
 DYNAMODB_READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
 
@@ -49,6 +57,8 @@ class BenchStack:
     stack: LocalStack
     sim: SimulatorHandle
     account_id: str
+    #: The runtime pumps in background threads (``local_stack(background=True)``): wait, never drain.
+    background: bool = False
 
     @property
     def table(self) -> str:
@@ -63,8 +73,25 @@ class BenchStack:
         )
 
     def drain(self, timeout_s: float) -> int:
-        """Deliver everything (events, reconcile batches) until the stack is idle; returns deliveries."""
+        """Deliver everything (events, reconcile batches) until the stack is idle; returns deliveries
+        (0 with a background runtime, whose own threads deliver: this only waits for them)."""
+        if self.background:
+            self.wait_idle(timeout_s)
+            return 0
         return self.stack.runtime.drain(timeout=timeout_s)
+
+    def wait_idle(self, timeout_s: float) -> None:
+        """Wait until no message is pending on any queue the runtime polls, :data:`IDLE_CHECKS` times in a
+        row (for a background runtime: a message being handled stays in flight until it is deleted, and
+        what a handler sends is queued before it returns). TimeoutError after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        while quiet < IDLE_CHECKS:
+            waiting = self.stack.runtime.pending()
+            quiet = 0 if waiting else quiet + 1
+            if waiting and time.monotonic() > deadline:
+                raise TimeoutError(f"not idle after {timeout_s} s: pending {waiting}")
+            time.sleep(IDLE_POLL_S)
 
     def job(self, kind: JobKind, job_id: str) -> Job:
         """A job that must exist."""
@@ -94,11 +121,18 @@ def bench_stack(
     name: str,
     legal_basis_sync: bool = True,
     requests_per_second: int = REQUESTS_PER_SECOND,
+    webhooks: bool = False,
+    background: bool = False,
 ) -> Iterator[BenchStack]:
     """A simulator of ``persons`` seeded persons and the local stack (``ChunkSize`` = ``chunk_size``), with
     the account configured through the real settings function (sync on: its baseline run, on an empty
     account, queues nothing and sets the account's first watermark). ``requests_per_second`` is the
-    account's setting (the client's own limiter); the default keeps the limiter out of the figures."""
+    account's setting (the client's own limiter); the default keeps the limiter out of the figures.
+
+    ``webhooks`` deploys the stack with ``SuperOfficeWebhooks`` on, so the settings function registers the
+    account's webhook (its test ping answered by the receiver's function URL); ``background`` has the
+    runtime pump in threads, with the schedules at their template rates (the 30-minute run does not fire
+    within a scenario of a few minutes)."""
     root = Path(__file__).resolve().parents[3]
     with (
         running_simulator(persons=persons, seed=seed) as sim,
@@ -107,11 +141,12 @@ def bench_stack(
             port=0,
             stack_name=f"bench-{name}",
             region=REGION,
-            parameters={"ChunkSize": chunk_size},
+            parameters={"ChunkSize": chunk_size, "SuperOfficeWebhooks": "on" if webhooks else "off"},
             failed_visibility_timeout_s=0,
+            background=background,
         ) as stack,
     ):
-        bench = BenchStack(stack, sim, ACCOUNT_ID)
+        bench = BenchStack(stack, sim, ACCOUNT_ID, background=background)
         arn = write_credentials(
             secret_name(stack.outputs["SecretPrefix"], ACCOUNT_ID),
             {"username": sim.username, "password": sim.password},
@@ -123,7 +158,15 @@ def bench_stack(
             legal_basis_sync=legal_basis_sync,
             requests_per_second=requests_per_second,
         )
+        applied = stack.runtime.invocation_counts["SettingsFunction"]
         bench.send("Integration Settings Updated", [settings])
+        if background:
+            # Counted once the handler returned (webhook registered); only then is "idle" meaningful.
+            deadline = time.monotonic() + 60
+            while stack.runtime.invocation_counts["SettingsFunction"] == applied:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the settings function was not invoked within 60 s")
+                time.sleep(IDLE_POLL_S)
         bench.drain(timeout_s=60)
         if AccountStore(bench.table).get(ACCOUNT_ID) is None:
             raise RuntimeError("the settings function did not store the benchmark account")

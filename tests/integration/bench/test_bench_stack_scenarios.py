@@ -1,13 +1,17 @@
-"""The pieces of the stack scenarios (`import-50k`, `sync-1k`, `sync-100k`) that can be checked in seconds:
-registration, the simulator's bulk control calls, the setup helpers and the growth comparison.
+"""The stack scenarios: the pieces that can be checked in seconds (registration, the simulator's bulk
+control calls, the setup helpers, the growth comparison), and `freshness` run at its quick size.
 
-The scenarios themselves take longer than a smoke test should even at quick sizes (each starts the
+`import-50k`, `sync-*` and `gate-*` take longer than a test should even at quick sizes (each starts the
 local stack and the simulator; ~25-35 s per process), so they are run by `make bench`, not here.
+`freshness --quick` takes about 40 s and is the only stack scenario run here: its JSON must have every
+figure (never a timing assertion: the times themselves belong to `make bench`).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +20,17 @@ import pytest
 
 from consent_sync.domain.vocabulary import Purpose
 from consent_sync.superoffice import SuperOfficeClient
-from devtools.bench import PLANNED
+from devtools.bench import COMMON_KEYS, PLANNED
 from devtools.bench.registry import Scenario, load
 from devtools.bench.runner import Outcome, add_growth, growth
 from devtools.bench.scenarios._common import onsite_basic
 from devtools.bench.scenarios._stack import linked_contact
+from devtools.bench.scenarios.freshness import Change, latency_figures, planned_changes
 from devtools.bench.scenarios.sync import flipped, lower_bound, usable_persons
 from devtools.simulator.testing import consent_state, running_simulator
 
-STACK_SCENARIOS = ("import-50k", "sync-1k", "sync-100k")
+ROOT = Path(__file__).resolve().parents[3]
+STACK_SCENARIOS = ("import-50k", "sync-1k", "sync-100k", "freshness")
 
 
 def test_stack_scenarios_are_registered_not_planned() -> None:
@@ -152,3 +158,74 @@ def test_growth_uses_a_stored_baseline_of_the_same_seed(tmp_path: Path) -> None:
     add_growth(scenario, fresh, {"small": _document("small", 2, calls=5, reads=4)}, results_dir=tmp_path)
     assert fresh.document is not None
     assert fresh.document["growth"]["ratios"]["calls"]["ratio"] == 2.0
+
+
+def test_freshness_plans_distinct_real_changes_alternating_opt_ins_and_withdrawals() -> None:
+    with running_simulator(persons=200, seed=5) as sim:
+        linked = usable_persons(list(sim.control.export_persons()))
+    by_email = {email: person for email, person in linked}
+    plan = planned_changes(linked, 40, seed=5)
+    assert plan == planned_changes(linked, 40, seed=5)  # the seed decides
+    assert len({change.email for change in plan}) == 40
+    assert [change.legal_base for change in plan] == ["WITHDRAWN", "61A"] * 20
+    for change in plan:
+        person = by_email[change.email]
+        assert change.person_id == person["person_id"]
+        row = person["consents"].get("EMARKETING")
+        was = None if row is None else row["LegalBaseKey"]
+        # Each change is a real one: a withdrawal of an active consent, an opt-in where there is none.
+        assert (was not in (None, "WITHDRAWN")) == (change.legal_base == "WITHDRAWN")
+    with pytest.raises(RuntimeError, match="need more contacts"):
+        planned_changes(linked[:10], 11, seed=5)  # 6 withdrawals and 5 opt-ins among 10 contacts
+
+
+def test_freshness_latency_figures_count_what_never_arrived() -> None:
+    arrived = [Change("a@x.test", 1, "61A", made_at=10.0, arrived_at=10.0 + s) for s in (1.0, 2.0, 3.0)]
+    figures = latency_figures(arrived)
+    assert (figures["p50_s"], figures["max_s"], figures["min_s"]) == (2.0, 3.0, 1.0)
+    assert (figures["arrived"], figures["never_arrived"]) == (3, 0)
+    assert figures["within_target"] is True
+    lost = latency_figures([*arrived, Change("b@x.test", 2, "WITHDRAWN", made_at=10.0)])
+    assert (lost["arrived"], lost["never_arrived"]) == (3, 1)
+    assert lost["within_target"] is False  # a change that never arrived misses the target
+    slow = latency_figures([Change("c@x.test", 3, "61A", made_at=0.0, arrived_at=11.0)])
+    assert slow["within_target"] is False
+    assert latency_figures([])["p95_s"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("bench")
+def test_freshness_quick_run_writes_every_figure(tmp_path: Path) -> None:
+    arguments = ["--quick", "--seed", "3", "--results-dir", str(tmp_path), "--only", "freshness"]
+    run = subprocess.run(
+        [sys.executable, "-m", "devtools.bench", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads((tmp_path / "freshness.json").read_text())
+    assert set(COMMON_KEYS) <= set(doc)
+    assert doc["quick"] is True
+    changes = doc["changes"]
+    assert changes == doc["params"]["changes"] == doc["withdrawals"] + doc["opt_ins"]
+    for key in ("p50_s", "p95_s", "max_s", "warm_up_s", "superoffice_calls_per_change"):
+        assert isinstance(doc[key], float), key
+    assert doc["target_p95_s"] == 10.0
+    assert isinstance(doc["within_target"], bool)
+    assert doc["arrived"] + doc["never_arrived"] == changes
+    assert len(doc["latencies_s"]) == changes
+    # SuperOffice requests per change, split by endpoint; webhook deliveries per change.
+    by_endpoint = doc["superoffice_calls_by_endpoint"]
+    assert sum(by_endpoint.values()) == doc["superoffice_calls"]
+    assert "GET /Archive/Person" in by_endpoint
+    assert doc["superoffice_calls_per_change"] == round(doc["superoffice_calls"] / changes, 4)
+    assert doc["webhook_deliveries"] >= changes  # one try per change at least: every change fires one
+    assert doc["webhook_deliveries_per_change"] == round(doc["webhook_deliveries"] / changes, 4)
+    # The webhook path alone: pulls batched, reconciled, never the scheduled run.
+    invocations = doc["handler_invocations"]
+    assert invocations["WebhookPullFunction"] == doc["pull_batches"] > 0
+    assert invocations["ReconcileFunction"] > 0
+    assert "ScheduledSyncFunction" not in invocations
+    assert doc["lower_bound_calls"] == 2 * doc["pull_batches"]
