@@ -72,7 +72,12 @@ def run_demo(out: Console, err: Console) -> int:
                 advance(f"start the SuperOffice simulator ({PERSONS:,} persons)", 1, 1)
                 advance("start the local stack (template.yaml on moto)", 0, 1)
                 stack = resources.enter_context(
-                    local_stack(template=ROOT / "template.yaml", stack_name=STACK_NAME, background=True)
+                    local_stack(
+                        template=ROOT / "template.yaml",
+                        stack_name=STACK_NAME,
+                        background=True,
+                        warm_function_urls=True,
+                    )
                 )
                 advance("start the local stack (template.yaml on moto)", 1, 1)
         except Exception as exc:  # nothing to tell a story with

@@ -108,6 +108,7 @@ def local_stack(
     schedule_period_s: float | None = None,
     failed_visibility_timeout_s: int | None = None,
     host: str = "127.0.0.1",
+    warm_function_urls: bool = False,
 ) -> Iterator[LocalStack]:
     """Start moto on ``port`` (0: a free one), provision ``template`` as stack ``stack_name`` and yield it.
 
@@ -116,7 +117,9 @@ def local_stack(
 
     While the stack is up, ``AWS_ENDPOINT_URL``, the region and fake credentials are set in this
     process's environment. With ``background`` the runtime pumps events in threads (as ``up`` does);
-    otherwise call ``stack.runtime.drain()`` to deliver them deterministically.
+    otherwise call ``stack.runtime.drain()`` to deliver them deterministically. Function URLs start
+    their worker at the first request, or at once with ``warm_function_urls`` (`up` does: SuperOffice
+    gives a webhook's test request a few seconds).
     """
     with _LIVE_LOCK:
         if stack_name in _LIVE_STACKS:
@@ -162,6 +165,7 @@ def local_stack(
             urls.serve(
                 runtime.functions,
                 {function_id: runtime.sandbox(function_id).environment for function_id in urls.urls},
+                warm=warm_function_urls,
             )
             outputs = loaded.outputs()
             register_outputs(
@@ -170,6 +174,7 @@ def local_stack(
                 {
                     name: loaded.parameter(name)
                     for name in (*CONFIG_PARAMETERS.values(), "AllowTestEndpoints")
+                    if name in (loaded.document.get("Parameters") or {})  # a test template may lack some
                 },
             )
             if background:
@@ -218,6 +223,7 @@ def up(
         stack_name=stack_name,
         background=True,
         schedule_period_s=schedule_period_s,
+        warm_function_urls=True,
     ) as stack:
         print(f"local stack {stack_name!r} is up: AWS_ENDPOINT_URL={stack.endpoint_url}")
         width = max((len(name) for name in stack.resources), default=0)

@@ -52,26 +52,35 @@ class FunctionUrl:
     url: str
     _worker: subprocess.Popen[bytes] | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def serve(self, spec: FunctionSpec, environment: Mapping[str, str]) -> None:
-        """Start the worker at the first connection (in a thread that waits for it)."""
+    def serve(self, spec: FunctionSpec, environment: Mapping[str, str], *, warm: bool = False) -> None:
+        """Start the worker at the first connection (in a thread that waits for it), or at once (``warm``:
+        the function's cold start is paid before anyone calls, as a provisioned URL would)."""
         threading.Thread(
             target=self._spawn_when_called,
-            args=(spec, dict(environment)),
+            args=(spec, dict(environment), warm),
             name=f"url-{spec.logical_id}",
             daemon=True,
         ).start()
 
-    def _spawn_when_called(self, spec: FunctionSpec, environment: dict[str, str]) -> None:
-        while not self._stopped.is_set():
+    def _spawn_when_called(self, spec: FunctionSpec, environment: dict[str, str], warm: bool) -> None:
+        while not warm and not self._stopped.is_set():
             try:
                 readable, _, _ = select.select([self.socket], [], [], _ACCEPT_POLL_S)
             except (OSError, ValueError):
                 return  # closed by stop()
             if readable:
                 break
-        else:
+        if self._stopped.is_set():
             return
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            self._worker = self._spawn(spec, environment)
+        log.info("function URL %s served by process %s", self.url, self._worker.pid)
+
+    def _spawn(self, spec: FunctionSpec, environment: dict[str, str]) -> subprocess.Popen[bytes]:
         described = {
             "logical_id": spec.logical_id,
             "name": spec.name,
@@ -84,7 +93,7 @@ class FunctionUrl:
             "environment": {},
         }
         path = os.pathsep.join([str(spec.code_dir), str(_REPOSITORY), environment.get("PYTHONPATH", "")])
-        self._worker = subprocess.Popen(
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -98,11 +107,11 @@ class FunctionUrl:
             pass_fds=(self.socket.fileno(),),
             cwd=str(_REPOSITORY),
         )
-        log.info("function URL %s served by process %s", self.url, self._worker.pid)
 
     def stop(self) -> None:
         """Stop the worker (if it started) and close the socket."""
-        self._stopped.set()
+        with self._lock:
+            self._stopped.set()
         if self._worker is not None:
             self._worker.terminate()
             try:
@@ -134,10 +143,16 @@ class FunctionUrls:
         """Function logical id → its local URL."""
         return {function_id: entry.url for function_id, entry in self._urls.items()}
 
-    def serve(self, specs: Mapping[str, FunctionSpec], environments: Mapping[str, Mapping[str, str]]) -> None:
-        """Serve each URL with its function's spec and environment."""
+    def serve(
+        self,
+        specs: Mapping[str, FunctionSpec],
+        environments: Mapping[str, Mapping[str, str]],
+        *,
+        warm: bool = False,
+    ) -> None:
+        """Serve each URL with its function's spec and environment (``warm``: start the workers now)."""
         for function_id, entry in self._urls.items():
-            entry.serve(specs[function_id], environments[function_id])
+            entry.serve(specs[function_id], environments[function_id], warm=warm)
 
     def stop(self) -> None:
         """Stop every worker and close every socket."""

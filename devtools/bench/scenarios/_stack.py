@@ -144,6 +144,7 @@ def bench_stack(
             parameters={"ChunkSize": chunk_size, "SuperOfficeWebhooks": "on" if webhooks else "off"},
             failed_visibility_timeout_s=0,
             background=background,
+            warm_function_urls=webhooks,
         ) as stack,
     ):
         bench = BenchStack(stack, sim, ACCOUNT_ID, background=background)

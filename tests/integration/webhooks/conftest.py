@@ -30,6 +30,7 @@ def hook_stack() -> Iterator[LocalStack]:
         region="eu-west-1",
         failed_visibility_timeout_s=0,
         parameters={"SuperOfficeWebhooks": "on"},
+        warm_function_urls=True,
     ) as stack:
         yield stack
 
