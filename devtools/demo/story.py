@@ -140,8 +140,13 @@ class Story:
         self.decisions = DecisionLog(self.cs.table_name)
         self.jobs = JobStore(self.cs.table_name)
         # The platform's subscription to consent-sync's events.
+        # The platform's subscription to the events the story follows (not the imports' consent updates).
         self.listener = OutgoingEvents(
-            client("sqs"), client("events"), self.cs.bus_name, name="demo-platform"
+            client("sqs"),
+            client("events"),
+            self.cs.bus_name,
+            detail_types=("Sync Run Completed", "Sendout Consent Checked"),
+            name="demo-platform",
         )
 
     # ------------------------------------------------------------------ bookkeeping
@@ -376,6 +381,14 @@ class Story:
             f"a SuperOffice user withdraws A's e-marketing consent (person {a.person_id})"
         ) as notes:
             before = self.superoffice_base(a.person_id)
+            # The platform's subscription to consent updates from now on (the imports announced theirs).
+            updates = OutgoingEvents(
+                client("sqs"),
+                client("events"),
+                self.cs.bus_name,
+                detail_types=("Contact Consent Updated",),
+                name="demo-updates",
+            )
             at = datetime.now(UTC).replace(microsecond=0)
             self.sim.control.set_consent(
                 a.person_id, "EMARKETING", WITHDRAWN, source="USER", at=at, comment="Asked by phone"
@@ -388,7 +401,7 @@ class Story:
             seconds = time.monotonic() - changed
             self.check(self.platform_base(a.email) == WITHDRAWN, "the webhook did not bring it over")
             self.check(seconds <= PULL_TARGET_S, f"it took {seconds:.1f} s to reach the platform")
-            announced = self.listener.wait_for(
+            announced = updates.wait_for(
                 "Contact Consent Updated", lambda d: d["email"] == a.email and d["trigger"] == "webhook"
             )
             self.check(announced is not None, "the platform was not told (Contact Consent Updated)")

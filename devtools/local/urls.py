@@ -79,6 +79,16 @@ class FunctionUrl:
                 return
             self._worker = self._spawn(spec, environment)
         log.info("function URL %s served by process %s", self.url, self._worker.pid)
+        self._relay(self._worker)
+
+    def _relay(self, worker: subprocess.Popen[bytes]) -> None:
+        """The worker's output (the function's JSON log lines, as Lambda writes them to CloudWatch) goes
+        to this module's logger, line by line, where the local stack's other function logs go."""
+        assert worker.stdout is not None
+        for raw in worker.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                log.info("%s: %s", self.function_id, line)
 
     def _spawn(self, spec: FunctionSpec, environment: dict[str, str]) -> subprocess.Popen[bytes]:
         described = {
@@ -106,6 +116,8 @@ class FunctionUrl:
             env={**environment, "PYTHONPATH": path.rstrip(os.pathsep)},
             pass_fds=(self.socket.fileno(),),
             cwd=str(_REPOSITORY),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
 
     def stop(self) -> None:
