@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +22,27 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
 
-@pytest.fixture(scope="module")
-def consent_stack() -> Iterator[LocalStack]:
-    """template.yaml on moto, events delivered by calling `stack.runtime.drain()`.
-
-    SuperOffice webhooks off: these tests follow the poll and the platform's events deterministically,
-    while deliveries arrive on their own clock (tests/integration/webhooks runs them on).
-    """
+@contextmanager
+def stack_for_tests(prefix: str, *, webhooks: bool) -> Iterator[LocalStack]:
+    """template.yaml on moto in eu-west-1, events delivered by calling `stack.runtime.drain()`."""
     with local_stack(
         template=ROOT / "template.yaml",
         port=0,
-        stack_name=f"cs-{uuid.uuid4().hex[:8]}",
+        stack_name=f"{prefix}-{uuid.uuid4().hex[:8]}",
         region="eu-west-1",
         failed_visibility_timeout_s=0,
-        parameters={"SuperOfficeWebhooks": "off"},
+        parameters={"SuperOfficeWebhooks": "on" if webhooks else "off"},
+        warm_function_urls=webhooks,
     ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def consent_stack() -> Iterator[LocalStack]:
+    """The stack with SuperOffice webhooks off: these tests follow the poll and the platform's events
+    deterministically, while deliveries arrive on their own clock (tests/integration/webhooks runs
+    them on)."""
+    with stack_for_tests("cs", webhooks=False) as stack:
         yield stack
 
 

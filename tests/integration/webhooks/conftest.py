@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from consent_sync.domain.webhook import signature, webhook_name
-from devtools.local import LocalStack, local_stack
+from devtools.local import LocalStack
 from devtools.simulator.testing import SimulatorHandle, running_simulator
-from tests.integration.conftest import ROOT, Platform
+from tests.integration.conftest import Platform, stack_for_tests
 from tests.integration.sync.conftest import People, SyncWorld
 
 #: Shrunk from SuperOffice's 1 s and 4 s, so a failing delivery's three tries take a moment.
@@ -23,15 +23,7 @@ RETRY_DELAYS_S = (0.2, 0.4)
 
 @pytest.fixture(scope="module")
 def hook_stack() -> Iterator[LocalStack]:
-    with local_stack(
-        template=ROOT / "template.yaml",
-        port=0,
-        stack_name=f"wh-{uuid.uuid4().hex[:8]}",
-        region="eu-west-1",
-        failed_visibility_timeout_s=0,
-        parameters={"SuperOfficeWebhooks": "on"},
-        warm_function_urls=True,
-    ) as stack:
+    with stack_for_tests("wh", webhooks=True) as stack:
         yield stack
 
 

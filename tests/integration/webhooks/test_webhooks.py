@@ -16,25 +16,12 @@ from consent_sync.domain.webhook import WebhookStatus
 from consent_sync.store.decisions import DecisionLog
 from consent_sync.store.webhooks import WebhookStore
 from tests.integration.sync.conftest import People
+from tests.integration.sync.test_outbox import _schedule_event
 from tests.integration.webhooks.conftest import RETRY_DELAYS_S, HookWorld, consent_payload
 
 
 def _account() -> str:
     return f"wh-{uuid.uuid4().hex[:6]}"
-
-
-def _schedule_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": datetime.now(UTC).isoformat(),
-        "region": "eu-west-1",
-        "resources": [],
-        "detail": {},
-    }
 
 
 def _fire_schedule(hooks: HookWorld) -> None:
