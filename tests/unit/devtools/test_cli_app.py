@@ -26,7 +26,9 @@ GROUPS = {
 
 def commands_listed(output: str) -> list[str]:
     section = output.split("Commands")[1]
-    return [line.strip("│ ").split()[0] for line in section.splitlines()[1:] if line.startswith("│")]
+    # A command's row starts one space in; a wrapped help text continues further in.
+    rows = [line[1:] for line in section.splitlines()[1:] if line.startswith("│")]
+    return [row.split()[0] for row in rows if row.strip() and not row.startswith("  ")]
 
 
 def test_the_help_lists_the_commands_then_the_groups() -> None:
