@@ -37,11 +37,10 @@ DEFERRED = (
     "tenacity",
     "consent_sync.superoffice.client",
     "consent_sync.superoffice.transport",
+    "consent_sync.superoffice.models",
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.idempotency",
 )
-#: What a handler module imports because its own flow names it at module level.
-NEEDED = {"webhook_receiver": ("consent_sync.superoffice.models",)}
 NOT_IMPORTED = {"platform_consent": ("consent_sync.flows.sync_run", "consent_sync.flows.keep_webhook")}
 
 CHECK = """
@@ -61,11 +60,7 @@ assert redaction._pattern.cache_info().currsize == 0 and redaction._EMAIL not in
 
 @pytest.mark.parametrize("handler", HANDLERS)
 def test_a_handler_leaves_for_its_first_invocation(handler: str) -> None:
-    deferred = [
-        m
-        for m in DEFERRED + NOT_IMPORTED.get(handler, ()) + ("consent_sync.superoffice.models",)
-        if m not in NEEDED.get(handler, ())
-    ]
+    deferred = [*DEFERRED, *NOT_IMPORTED.get(handler, ())]
     host = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
     # A fresh interpreter: this test process has imported them all for other tests.
     done = subprocess.run(
