@@ -22,7 +22,7 @@ class FunctionConfig(BaseModel):
     ignored); keyword arguments override the environment, as with pydantic-settings.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     stage: str = "dev"
     table_name: str

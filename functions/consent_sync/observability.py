@@ -6,20 +6,20 @@ already is turned into its text, as the serializer would, and that text is scrub
 address is :mod:`consent_sync.domain.redaction`'s rule (percent-encoded, quoted and internationalised
 addresses too), so the functions and the SuperOffice client mask alike.
 
-Tracing (``tracer``) costs only what it must at a cold start. Whether it is on is decided once, at
+Tracing (``tracer``) costs a cold start only what it must. Whether it is on is decided once, at
 import, from the environment, by :func:`consent_sync.config.tracing_enabled` (Powertools' own rule: on
 inside Lambda, off under SAM local or Chalice, off when ``POWERTOOLS_TRACE_DISABLED`` is true):
 
-* **On** (AWS, the template's ``Tracing: Active``): a Powertools ``Tracer`` on the X-Ray recorder, so
-  ``aws_xray_sdk.core`` is imported. It instruments only what the functions call out with — botocore
-  (AWS) and httpx (SuperOffice) — not every library X-Ray knows (``patch_all`` would import requests,
-  sqlite3… merely to patch them). Each is patched when it is first imported (a post-import hook; at
-  once if it already is), so a function that never loads httpx does not import it for the tracer.
+* **On** (AWS, the template's ``Tracing: Active``): a Powertools ``Tracer`` on the X-Ray recorder,
+  which is imported at its first use (:class:`XRayOnFirstUse`: the first invocation's handler
+  subsegment), not at import: ``aws_xray_sdk.core`` with wrapt and asyncio cost a cold import ~15-20
+  ms that the first invocation pays instead, before it makes any call. It instruments only what the
+  functions call out with — botocore (AWS) and httpx (SuperOffice) — not every library X-Ray knows
+  (``patch_all`` would import requests, sqlite3… merely to patch them). Each is patched when it is
+  first imported (a post-import hook; at once if it already is), so a function that never loads httpx
+  does not import it for the tracer.
 * **Off** (tests, the local stack, ``POWERTOOLS_TRACE_DISABLED=true``): a disabled ``Tracer`` on a
   provider that records nothing, so the X-Ray SDK's recorder and patchers are never imported.
-
-Either way ``tracer`` is a Powertools ``Tracer``: ``@tracer.capture_lambda_handler`` and
-``@tracer.capture_method`` work unchanged.
 """
 
 from __future__ import annotations
@@ -130,24 +130,67 @@ class UntracedProvider(BaseProvider):
         pass
 
 
+class XRayOnFirstUse(BaseProvider):
+    """X-Ray's recorder as a Powertools tracing provider, imported at its first use, not at import.
+
+    Loading it configures what Powertools configures for its own X-Ray provider (each subsegment sent
+    at once, not batched) and registers the post-import hooks that patch `TRACED_MODULES`: botocore,
+    imported by then, is patched at once, so before the invocation's first AWS call.
+    """
+
+    def __init__(self) -> None:
+        self._recorder: Any = None
+
+    def recorder(self) -> Any:
+        """The X-Ray SDK's global recorder, loaded (and the traced modules hooked) on the first call."""
+        if self._recorder is None:
+            import wrapt  # an X-Ray SDK dependency, loaded with it
+            from aws_xray_sdk.core import xray_recorder
+
+            xray_recorder.configure(streaming_threshold=0)
+            self._recorder = xray_recorder
+            for name in TRACED_MODULES:
+                wrapt.register_post_import_hook(_patcher(self, name), name)
+        return self._recorder
+
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Any:
+        return self.recorder().in_subsegment(name=name, **kwargs)
+
+    def in_subsegment_async(self, name: str | None = None, **kwargs: Any) -> Any:
+        return self.recorder().in_subsegment_async(name=name, **kwargs)
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        self.recorder().put_annotation(key, value)
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        self.recorder().put_metadata(key, value, namespace)
+
+    def patch(self, modules: Sequence[str]) -> None:
+        self.recorder()
+        from aws_xray_sdk.core import patch
+
+        patch(modules)
+
+    def patch_all(self) -> None:
+        self.recorder()
+        from aws_xray_sdk.core import patch_all
+
+        patch_all()
+
+
 def build_tracer(enabled: bool) -> Tracer:
-    """The functions' tracer: X-Ray, patching `TRACED_MODULES` as they are imported, or one that records nothing."""
+    """The functions' tracer: X-Ray at its first use, patching `TRACED_MODULES`, or one that records nothing."""
     if not enabled:
         return Tracer(disabled=True, auto_patch=False, provider=UntracedProvider())
-    import wrapt  # an X-Ray SDK dependency, loaded with it
-
-    traced = Tracer(disabled=False, auto_patch=False)
-    for name in TRACED_MODULES:
-        wrapt.register_post_import_hook(_patcher(traced, name), name)
-    return traced
+    return Tracer(disabled=False, auto_patch=False, provider=XRayOnFirstUse())
 
 
-def _patcher(traced: Tracer, name: str) -> Any:
+def _patcher(provider: BaseProvider, name: str) -> Any:
     def patch(_module: ModuleType) -> None:
         # Runs inside the function's own `import`: a failure to instrument must not fail the import
         # (X-Ray's patch_all, which this replaces, ignores such errors too).
         try:
-            traced.patch(modules=[name])
+            provider.patch([name])
         except Exception:
             logger.warning("X-Ray could not instrument %s", name, exc_info=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,6 +27,13 @@ BLOCKED = "blocked"
 STALE = "stale"
 
 T = TypeVar("T")
+
+_NOT_IN_IDENTIFIER = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def job_id_part(event_id: str) -> str:
+    """An event id made safe for a job id (EventBridge ids are UUIDs; anything else is replaced)."""
+    return _NOT_IN_IDENTIFIER.sub("-", event_id)[:100]
 
 
 def chunked(items: Sequence[T], size: int) -> list[list[T]]:

@@ -3,9 +3,13 @@
 The `Integration Settings Updated` event carries exactly this model as its detail; the settings item in
 DynamoDB stores it as it was validated. Credentials are never part of it: only the ARN of the account's
 secret in Secrets Manager.
-"""
 
-from __future__ import annotations
+The models are built (their validators compiled) when first used, not at import (``defer_build``),
+as the event models are: importing pydantic's schema builder and compiling these validators cost a
+cold start ~30-40 ms that only the functions reading settings pay, at their first event. As in
+:mod:`consent_sync.events`, the module has no ``from __future__ import annotations``: a deferred build
+never looks a type up by name in ``sys.modules``.
+"""
 
 import ipaddress
 import re
@@ -71,7 +75,7 @@ def api_base_url(url: str) -> str:
 class SuperOfficeConnection(BaseModel):
     """A SuperOffice installation: Online tenant (context id + environment) or on-site base URL."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: Kind
     #: On-site only: the customer's Web API URL, ending in ``/api/v1``.
@@ -134,7 +138,7 @@ class SuperOfficeCredentials(BaseModel):
     ``client_secret``, ``system_user_token`` and ``private_key`` (PEM or .NET XML ``RSAKeyValue``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     username: str | None = None
     password: SecretStr | None = None
@@ -217,7 +221,7 @@ class SuperOfficeSettings(SuperOfficeConnection):
 class AccountSettings(BaseModel):
     """Settings of one marketing account (the detail of `Integration Settings Updated`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     account_id: AccountId
     #: The producer's version of these settings, increased with every change (docs/events.md): a save

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -35,8 +36,12 @@ from consent_sync.flows.connect import open_superoffice
 from consent_sync.observability import logger, metrics
 from consent_sync.store.secrets import CredentialsUnavailable, delete_webhook_secret, ensure_webhook_secret
 from consent_sync.store.webhooks import WebhookStore
-from consent_sync.superoffice import Forbidden, SuperOfficeClient, SuperOfficeError
-from consent_sync.superoffice.models import Webhook
+from consent_sync.superoffice import Forbidden, SuperOfficeError
+
+if TYPE_CHECKING:
+    # The client and its models come with the first client opened (flows.connect), not at import.
+    from consent_sync.superoffice import SuperOfficeClient
+    from consent_sync.superoffice.models import Webhook
 
 
 class Mode(StrEnum):

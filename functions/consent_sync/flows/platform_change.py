@@ -23,11 +23,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from consent_sync.config import get_config
 from consent_sync.domain.consent import ConsentState
 from consent_sync.domain.contact import Contact, StoredConsent
+from consent_sync.domain.jobs import job_id_part
 from consent_sync.domain.rules import DEFAULT_SKEW, decide
 from consent_sync.domain.vocabulary import JobKind, Side
 from consent_sync.events import ContactConsentChanged, JobRef, ReconcileChunk
 from consent_sync.flows.fanout import start_job
-from consent_sync.flows.sync_run import job_id_part
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.contacts import ContactStore

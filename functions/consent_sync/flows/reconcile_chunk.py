@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
@@ -77,12 +77,18 @@ from consent_sync.store.writes import write_optimistically
 from consent_sync.superoffice import (
     BadRequest,
     NotFound,
-    SuperOfficeClient,
     SuperOfficeError,
     Throttled,
     Unavailable,
 )
-from consent_sync.superoffice.models import superoffice_states
+
+if TYPE_CHECKING:
+    # The client and its models come with the first client opened (flows.connect), not at import.
+    from consent_sync.superoffice import SuperOfficeClient
+    from consent_sync.superoffice.models import ConsentRow
+
+    ClientOpener = Callable[..., SuperOfficeClient]
+    """Opens the account's client: `(settings, config, *, timeout_s=None)`, as `connect.open_superoffice`."""
 
 MAX_WRITE_ATTEMPTS = 4
 """Tries to write one contact when other workers keep changing it (each: read, decide, write again)."""
@@ -94,7 +100,14 @@ SuperOffice user made since. A chunk slowed by retries (429, 5xx, an outage) or 
 this one can hold a read for many seconds; reading again, in bulk for the persons still to come, keeps
 the window of that race to this plus one PUT."""
 
-ClientOpener = Callable[..., SuperOfficeClient]
+
+def _superoffice_states(rows: Iterable[ConsentRow]) -> dict[int, dict[Purpose, ConsentState]]:
+    # The models module is loaded with the first client the chunk opens, not at import.
+    from consent_sync.superoffice.models import superoffice_states
+
+    return superoffice_states(rows)
+
+
 """Opens the account's client: `(settings, config, *, timeout_s=None)`, as `connect.open_superoffice`."""
 
 
@@ -483,7 +496,7 @@ class _ChunkWork:
         wanted = [p for p in dict.fromkeys(person_ids) if p not in self.read_at]
         if not wanted:
             return
-        self.states.update(superoffice_states(self.client.consent_rows(wanted)))
+        self.states.update(_superoffice_states(self.client.consent_rows(wanted)))
         self.read_at.update(dict.fromkeys(wanted, time.monotonic()))
 
     def _filtered_out(self, person_id: int) -> bool:
@@ -666,7 +679,7 @@ class _ChunkWork:
     def _read_again(self, person_id: int) -> None:
         """Read SuperOffice's states again: this person's and those of the chunk's persons still to come."""
         again = [person_id, *(p for p in self.read_at if p not in self.done_persons and p != person_id)]
-        fresh = superoffice_states(self.client.consent_rows(again))
+        fresh = _superoffice_states(self.client.consent_rows(again))
         read = time.monotonic()
         for pid in again:
             self.states[pid] = fresh.get(pid, {})

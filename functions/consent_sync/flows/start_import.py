@@ -7,7 +7,7 @@ item counts them in, and the reconcile worker that counts the last one announces
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -23,7 +23,11 @@ from consent_sync.flows.fanout import start_job
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.jobs import JobStore
-from consent_sync.superoffice import ListedPerson, NotFound, SuperOfficeClient
+from consent_sync.superoffice import NotFound
+
+if TYPE_CHECKING:
+    # The client and its models come with the first client opened (flows.connect), not at import.
+    from consent_sync.superoffice import ListedPerson, SuperOfficeClient
 
 
 def list_members(client: SuperOfficeClient, request: ImportRequested) -> list[ListedPerson]:

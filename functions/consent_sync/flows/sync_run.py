@@ -22,17 +22,16 @@ The planning functions at the top are pure; `sync_accounts` does the I/O.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from consent_sync.config import FunctionConfig, get_config
-from consent_sync.domain.jobs import Job, chunked
+from consent_sync.domain.jobs import Job, chunked, job_id_part
 from consent_sync.domain.settings import AccountSettings
 from consent_sync.domain.vocabulary import JobKind, Purpose, RunKind
 from consent_sync.domain.webhook import WebhookStatus
@@ -48,10 +47,13 @@ from consent_sync.store.contacts import ContactStore
 from consent_sync.store.jobs import JobStore
 from consent_sync.store.secrets import CredentialsUnavailable
 from consent_sync.store.webhooks import WebhookStore
-from consent_sync.superoffice import ConsentRow, SuperOfficeError
+from consent_sync.superoffice import SuperOfficeError
+
+if TYPE_CHECKING:
+    # The client's models come with the first client opened (flows.connect), not at import.
+    from consent_sync.superoffice import ConsentRow
 
 _PURPOSE_KEYS = frozenset(p.value for p in Purpose)
-_NOT_IN_IDENTIFIER = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
 # ---------------------------------------------------------------- planning (pure)
@@ -77,11 +79,6 @@ def run_id_for(request: SyncRequested | None, event_id: str | None) -> str:
         RunKind.SCHEDULED if request is None else RunKind.BASELINE if request.baseline else RunKind.REQUESTED
     )
     return f"{asked}-{job_id_part(event_id) if event_id else uuid.uuid4().hex}"
-
-
-def job_id_part(event_id: str) -> str:
-    """An event id made safe for a job id (EventBridge ids are UUIDs; anything else is replaced)."""
-    return _NOT_IN_IDENTIFIER.sub("-", event_id)[:100]
 
 
 def superoffice_bound(watermark: datetime, overlap_minutes: int) -> datetime:

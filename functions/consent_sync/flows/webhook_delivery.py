@@ -43,7 +43,6 @@ from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
 from consent_sync.store.queue import send_pull
 from consent_sync.store.secrets import read_webhook_secret
-from consent_sync.superoffice.models import WebhookDelivery
 
 SIGNATURE_HEADER = "x-superoffice-signature"
 EVENT_ID_HEADER = "x-superoffice-eventid"
@@ -122,6 +121,9 @@ def _answer(request: Request, account_id: str | None, config: FunctionConfig, en
         return Answer(401, "unsigned")
     if not _verified(config, account_id, request.body, signature):
         return Answer(401, "bad_signature")
+    # The SuperOffice models are imported at the first signed delivery, not with the function.
+    from consent_sync.superoffice.models import WebhookDelivery
+
     try:
         delivery = WebhookDelivery.model_validate_json(request.body)
     except ValidationError:

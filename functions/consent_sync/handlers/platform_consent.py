@@ -1,14 +1,17 @@
 """PlatformConsentFunction: `Contact Consent Changed`."""
 
-from typing import Any
+from consent_sync.handlers import cold_start
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with cold_start():
+    from typing import Any
 
-from consent_sync.events import ContactConsentChanged
-from consent_sync.flows.intake import receive
-from consent_sync.flows.platform_change import record_platform_change
-from consent_sync.observability import logger, metrics, tracer
+    from aws_lambda_powertools.logging import correlation_paths
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from consent_sync.events import ContactConsentChanged
+    from consent_sync.flows.intake import receive
+    from consent_sync.flows.platform_change import record_platform_change
+    from consent_sync.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)

@@ -8,16 +8,19 @@ function's environment (the table's name) anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from consent_sync.handlers import cold_start
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with cold_start():
+    from collections.abc import Callable
+    from dataclasses import dataclass
+    from functools import cache
+    from typing import TYPE_CHECKING, Any
 
-from consent_sync.config import get_config
-from consent_sync.flows import reconcile_chunk
-from consent_sync.observability import logger, metrics, tracer
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from consent_sync.config import get_config
+    from consent_sync.flows import reconcile_chunk
+    from consent_sync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch import BatchProcessor

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from consent_sync.handlers import cold_start
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with cold_start():
+    from typing import Any
 
-from consent_sync.config import get_config
-from consent_sync.flows.webhook_pull import Message, pull_batch
-from consent_sync.observability import logger, metrics, tracer
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from consent_sync.config import get_config
+    from consent_sync.flows.webhook_pull import Message, pull_batch
+    from consent_sync.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context

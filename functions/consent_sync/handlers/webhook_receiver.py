@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-from typing import Any
+from consent_sync.handlers import cold_start
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with cold_start():
+    from collections.abc import Callable
+    from functools import cache
+    from typing import Any
 
-from consent_sync.config import get_config
-from consent_sync.flows import webhook_delivery
-from consent_sync.observability import logger, metrics, tracer
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from consent_sync.config import get_config
+    from consent_sync.flows import webhook_delivery
+    from consent_sync.observability import logger, metrics, tracer
 
 #: SuperOffice delivers an event again when it missed the answer: the account and event id say so.
 IDEMPOTENCY_KEY = "[account_id, event_id]"

@@ -33,7 +33,6 @@ from typing import Any, NamedTuple
 
 from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from consent_sync.domain.contact import Contact
 from consent_sync.domain.emails import normalise_email
@@ -116,6 +115,10 @@ def until_processed(
     backoff between calls (tenacity), so concurrent workers do not retry in step. Raises
     :class:`StoreBusy` when something is still unprocessed after every retry.
     """
+    # Imported at the first batch request, not with the store: a cold start pays tenacity only where
+    # a function uses it (as the SuperOffice client imports it when opened).
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
     remaining = [request]
     retrying = Retrying(
         stop=stop_after_attempt(RETRY_ATTEMPTS + 1),

@@ -6,14 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
-
 from consent_sync.store.contacts import VersionConflict
 
 T = TypeVar("T")
@@ -30,6 +22,15 @@ def write_optimistically(attempt: Callable[[], T], *, attempts: int, what: str) 
     Between attempts a short jittered pause, so that workers racing for one contact do not retry in
     step. Raises :class:`ContactBusy` after ``attempts`` conflicts.
     """
+    # Imported at the first write, not with the module (see `contacts.until_processed`).
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
+
     retrying = Retrying(
         retry=retry_if_exception_type(VersionConflict),
         stop=stop_after_attempt(attempts),

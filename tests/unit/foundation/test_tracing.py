@@ -58,33 +58,45 @@ def test_off_the_x_ray_sdk_is_not_imported() -> None:
     assert seen == {"result": {"ok": True}, "disabled": True, "xray_core": False, "httpx": False}
 
 
-def test_on_aws_it_traces_botocore_and_httpx_once_imported() -> None:
+def test_on_aws_x_ray_comes_with_the_first_invocation_and_traces_botocore_and_httpx() -> None:
     seen = _cold(
         """
         import json, sys
-        from consent_sync.observability import tracer
-        before = {"xray_core": "aws_xray_sdk.core" in sys.modules, "httpx": "httpx" in sys.modules,
-                  "requests": "requests" in sys.modules}
-        import botocore.client, httpx
+        from consent_sync.observability import XRayOnFirstUse, tracer
+        @tracer.capture_lambda_handler
+        def handler(event, context):
+            import botocore.client
+            return {"botocore_patched": hasattr(botocore.client, "_xray_enabled")}
+        imported = {"xray_core": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" in sys.modules,
+                    "httpx": "httpx" in sys.modules, "requests": "requests" in sys.modules}
+        first = handler({}, None)
+        from aws_xray_sdk.core import xray_recorder
+        import httpx
         from aws_xray_sdk.ext.httpx.patch import _InstrumentedClient
         print(json.dumps({
-            **before,
+            "imported": imported,
+            "first": first,
             "disabled": tracer.disabled,
-            "xray_provider": type(tracer.provider).__module__.startswith("aws_xray_sdk"),
-            "botocore_patched": hasattr(botocore.client, "_xray_enabled"),
+            "provider": isinstance(tracer.provider, XRayOnFirstUse),
+            "recorder": tracer.provider.recorder() is xray_recorder,
+            "streaming_threshold": xray_recorder.streaming_threshold,
             "httpx_patched": httpx.Client is _InstrumentedClient,
+            "requests": "requests" in sys.modules,
         }))
         """,
+        _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
         **ON_AWS,
     )
     assert seen == {
-        "xray_core": True,
-        "httpx": False,  # not imported for the tracer: patched when the function imports it
-        "requests": False,  # not patched at all: the functions do not use it
+        # Nothing of X-Ray at import: the first invocation loads it.
+        "imported": {"xray_core": False, "wrapt": False, "httpx": False, "requests": False},
+        "first": {"botocore_patched": True},  # before the invocation's own code ran
         "disabled": False,
-        "xray_provider": True,
-        "botocore_patched": True,
-        "httpx_patched": True,
+        "provider": True,
+        "recorder": True,
+        "streaming_threshold": 0,  # as Powertools configures its own X-Ray provider
+        "httpx_patched": True,  # imported after: patched by the post-import hook
+        "requests": False,  # not patched at all: the functions do not use it
     }
 
 
@@ -94,6 +106,7 @@ def test_on_aws_an_already_imported_httpx_is_patched_at_once() -> None:
         import json
         import httpx
         from consent_sync.observability import tracer
+        tracer.put_annotation("k", "v")  # any use of the recorder loads it
         from aws_xray_sdk.ext.httpx.patch import _InstrumentedClient
         print(json.dumps({"httpx_patched": httpx.Client is _InstrumentedClient}))
         """,
