@@ -177,7 +177,7 @@ def ratios(medians: Mapping[str, float], reference_ms: float) -> dict[str, float
 @scenario(
     "cold-import",
     "each handler module's cold import time (python -X importtime, median of fresh interpreters)",
-    params={"runs": 3},
+    params={"runs": 9},
     quick={"runs": 1},
 )
 def cold_import(ctx: BenchContext) -> ScenarioResult:
