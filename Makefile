@@ -25,7 +25,7 @@ run: $(STAMP) ## the main job, locally: moto + the SuperOffice simulator
 	$(BIN)/consent-sync demo
 
 test: $(STAMP) lint typecheck cfn-lint ## the whole test suite (lint, types, template, unit, integration, e2e)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 # Optional: the same tests on the Lambda runtime's Python, where a python3.13 is installed.
 LAMBDA_PYTHON ?= python3.13
@@ -34,7 +34,7 @@ test-lambda-python: ## the tests on Python 3.13 (the Lambda runtime), in .venv-3
 	$(LAMBDA_PYTHON) -m venv .venv-3.13
 	.venv-3.13/bin/python -m pip install --quiet -r requirements.lock
 	.venv-3.13/bin/python -m pip install --quiet --no-deps -e .
-	.venv-3.13/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	.venv-3.13/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check functions devtools tests
@@ -50,7 +50,7 @@ unit: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest tests/unit
 
 integration: $(STAMP) ## integration tests only
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests/integration
 
 e2e: $(STAMP) ## end-to-end tests through the CLI
 	$(BIN)/python -m pytest tests/e2e

