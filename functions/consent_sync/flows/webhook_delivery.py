@@ -128,12 +128,13 @@ def _answer(request: Request, account_id: str | None, config: FunctionConfig, en
         delivery = WebhookDelivery.model_validate_json(request.body)
     except ValidationError:
         return Answer(400, "malformed")
+    event = delivery.event.strip().lower()
+    if event == TEST_EVENT:
+        return Answer(200, "test")  # whatever else it carries: SuperOffice only wants the 200
     header_id = request.headers.get(EVENT_ID_HEADER)
-    if header_id is not None and header_id.strip() != delivery.event_id:
-        return Answer(400, "event_id_mismatch")
-    if delivery.event == TEST_EVENT:
-        return Answer(200, "test")
-    if delivery.event not in WEBHOOK_EVENTS or delivery.entity.lower() not in ("", "person"):
+    if not delivery.event_id or (header_id is not None and header_id.strip() != delivery.event_id):
+        return Answer(400, "event_id_missing_or_mismatch")
+    if event not in WEBHOOK_EVENTS or delivery.entity.lower() not in ("", "person"):
         return Answer(200, "ignored_event")
     if delivery.primary_key <= 0:
         return Answer(400, "no_person")
@@ -147,7 +148,7 @@ def _answer(request: Request, account_id: str | None, config: FunctionConfig, en
         account_id=account_id,
         event_id=delivery.event_id,
         person_id=delivery.primary_key,
-        event=delivery.event,
+        event=event,
         changed_by_associate_id=delivery.changed_by_associate_id,
     )
     try:

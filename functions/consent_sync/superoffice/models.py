@@ -268,7 +268,7 @@ class WebhookDelivery(SoModel):
     """The body SuperOffice posts to a webhook's ``TargetUrl`` (api-notes §4). It names the person and
     the event only: the consent values are read back from SuperOffice, never taken from here."""
 
-    event_id: str = Field(alias="EventId", min_length=1, max_length=100)
+    event_id: str = Field(default="", alias="EventId", max_length=100)
     event: str = Field(alias="Event", min_length=1, max_length=100)
     primary_key: int = Field(default=0, alias="PrimaryKey", ge=0)
     entity: Text = Field(default="", alias="Entity")

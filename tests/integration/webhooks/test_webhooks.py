@@ -156,6 +156,7 @@ def test_a_replayed_event_id_queues_one_pull_and_the_test_event_none(
     # and a signed test event is answered 200 and queues nothing
     test = consent_payload(0, event="test")
     assert hooks.deliver(account, test, secret=secret).status_code == 200
+    assert hooks.deliver(account, {"Event": "test"}, secret=secret).status_code == 200  # bare, still 200
     assert hooks.pull_queue_depth() == 1
     hooks.drain()
     assert hooks.pull_queue_depth() == 0
