@@ -50,11 +50,9 @@ from devtools.bench.scenarios._stack import (
     BenchStack,
     bench_stack,
     dynamodb_split,
-    linked_contact,
     served,
-    write_contacts,
 )
-from devtools.bench.scenarios.sync import PERSONS_PER_CONTACT, PURPOSE, usable_persons
+from devtools.bench.scenarios.sync import PERSONS_PER_CONTACT, PURPOSE, link_in_step
 from devtools.local.outgoing import OutgoingEvents
 from devtools.simulator.webhooks import CONSENTED, UNCONSENTED
 
@@ -206,13 +204,7 @@ def freshness(ctx: BenchContext) -> ScenarioResult:
         hooks = [hook for hook in bench.sim.control.webhooks() if hook["state"] == "Active"]
         if len(hooks) != 1:
             raise RuntimeError(f"the settings function registered {len(hooks)} active webhooks, not 1")
-        usable = usable_persons(list(bench.sim.control.export_persons()))
-        if len(usable) < contacts:
-            raise RuntimeError(f"the seeded CRM has {len(usable)} usable persons, {contacts} are needed")
-        linked = usable[:contacts]
-        written = write_contacts(
-            bench.table, (linked_contact(bench.account_id, email, person) for email, person in linked)
-        )
+        linked, written = link_in_step(bench, contacts)
         warm_up, *plan = planned_changes(linked, changes + 1, ctx.seed)
         outgoing = bench.stack.catch_outgoing([UPDATED], name="bench-freshness")
         make_and_watch(bench, outgoing, [warm_up], 0.0, arrival_timeout_s)

@@ -45,11 +45,9 @@ from devtools.bench.registry import scenario
 from devtools.bench.scenarios._stack import (
     bench_stack,
     dynamodb_split,
-    linked_contact,
     served,
-    write_contacts,
 )
-from devtools.bench.scenarios.sync import PERSONS_PER_CONTACT, change_in_superoffice, usable_persons
+from devtools.bench.scenarios.sync import PERSONS_PER_CONTACT, change_in_superoffice, link_in_step
 from devtools.uploads import put_text_lines
 
 #: The issue's limit on SuperOffice calls: at most this times the lower bound.
@@ -108,13 +106,7 @@ def sendout_check(ctx: BenchContext) -> ScenarioResult:
     with bench_stack(
         persons=persons, seed=ctx.seed, chunk_size=chunk, name="gate", requests_per_second=rate
     ) as bench:
-        usable = usable_persons(list(bench.sim.control.export_persons()))
-        if len(usable) < recipients:
-            raise RuntimeError(f"the seeded CRM has {len(usable)} usable persons, {recipients} are needed")
-        linked = usable[:recipients]
-        written = write_contacts(
-            bench.table, (linked_contact(bench.account_id, email, person) for email, person in linked)
-        )
+        linked, written = link_in_step(bench, recipients)
         chosen = [linked[i] for i in rng.sample(range(recipients), changed)]
         change_in_superoffice(bench.sim.control, chosen)
         emails = [email for email, _ in linked]

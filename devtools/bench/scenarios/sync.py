@@ -92,6 +92,19 @@ def usable_persons(persons: list[dict[str, Any]]) -> list[tuple[str, dict[str, A
     return [(email, person) for email, person in usable if owners[email] == 1]
 
 
+def link_in_step(bench: BenchStack, count: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+    """``count`` usable persons of the seeded CRM as linked contacts in step, written straight to the
+    table: the persons (e-mail, person) and how many items were written."""
+    usable = usable_persons(list(bench.sim.control.export_persons()))
+    if len(usable) < count:
+        raise RuntimeError(f"the seeded CRM has {len(usable)} usable persons, {count} are needed")
+    linked = usable[:count]
+    written = write_contacts(
+        bench.table, (linked_contact(bench.account_id, email, person) for email, person in linked)
+    )
+    return linked, written
+
+
 def lower_bound(changes: int, chunk: int) -> int:
     """The fewest SuperOffice calls of a run with ``changes`` changed persons (see the module doc)."""
     return pages(changes, PAGE_SIZE) + 2 * math.ceil(changes / chunk) + LIST_CALLS
@@ -126,13 +139,7 @@ def scheduled_sync(ctx: BenchContext) -> ScenarioResult:
     run_id = f"bench-{uuid.uuid4().hex[:10]}"
     setup_started = time.perf_counter()
     with bench_stack(persons=persons, seed=ctx.seed, chunk_size=chunk, name="sync") as bench:
-        usable = usable_persons(list(bench.sim.control.export_persons()))
-        if len(usable) < contacts:
-            raise RuntimeError(f"the seeded CRM has {len(usable)} usable persons, {contacts} are needed")
-        linked = usable[:contacts]
-        written = write_contacts(
-            bench.table, (linked_contact(bench.account_id, email, person) for email, person in linked)
-        )
+        linked, written = link_in_step(bench, contacts)
         chosen = [linked[i] for i in random.Random(ctx.seed).sample(range(contacts), changes)]
         change_in_superoffice(bench.sim.control, chosen[:superoffice_changes])
         _change_on_platform(bench, chosen[superoffice_changes:])
