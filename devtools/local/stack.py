@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -217,6 +218,9 @@ def up(
     and threads delivering events and firing schedules (every ``schedule_period_s`` when given)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SIGTERM (a service manager, a test fixture) stops the stack as Ctrl-C does: its clean-up runs, and
+    # the function URL workers and moto stop with it.
+    signal.signal(signal.SIGTERM, _interrupt)
     with local_stack(
         template=template,
         port=port,
@@ -241,6 +245,10 @@ def up(
                 pass
         except KeyboardInterrupt:
             print("stopping the local stack")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def register_outputs(

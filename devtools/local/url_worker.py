@@ -13,6 +13,7 @@ import argparse
 import base64
 import importlib
 import json
+import os
 import socket
 import sys
 import threading
@@ -119,12 +120,31 @@ def build_app(spec: FunctionSpec, handler: Callable[[Any, Any], Any]) -> Starlet
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=_METHODS)])
 
 
+_PARENT_CHECK_S = 1.0
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process when the local stack that started it (process ``parent``) is gone, killed without
+    its clean-up (e.g. `local up` stopped by SIGKILL): a worker outliving its stack would hold its port
+    and memory. The parent's pid comes from the parent: read here, it could already be init's."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``--fd N --spec JSON``: serve the function on the listening socket ``N``."""
+    """``--fd N --spec JSON --parent-pid P``: serve the function on the listening socket ``N`` while
+    process ``P`` lives."""
     parser = argparse.ArgumentParser(prog="url_worker")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--spec", required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
     args = parser.parse_args(argv)
+    exit_with_parent(args.parent_pid)
     fields = json.loads(args.spec)
     spec = replace(FunctionSpec(**{**fields, "code_dir": Path(fields["code_dir"])}), environment={})
     sys.path.insert(0, str(spec.code_dir))

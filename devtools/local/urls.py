@@ -112,6 +112,8 @@ class FunctionUrl:
                 str(self.socket.fileno()),
                 "--spec",
                 json.dumps(described),
+                "--parent-pid",
+                str(os.getpid()),
             ],
             env={**environment, "PYTHONPATH": path.rstrip(os.pathsep)},
             pass_fds=(self.socket.fileno(),),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import psutil
 import pytest
 
 from devtools.simulator.testing import SimulatorHandle, running_simulator
@@ -112,11 +113,15 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
                 time.sleep(0.2)
             yield runner
         finally:
+            children = psutil.Process(server.pid).children(recursive=True)  # the function URL workers
             server.terminate()
             try:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+            # SIGTERM stops local up with its clean-up: no worker outlives it
+            _, alive = psutil.wait_procs(children, timeout=10)
+            assert alive == [], f"processes left behind by local up: {alive}"
 
 
 @pytest.fixture(scope="module")
