@@ -19,6 +19,9 @@ from tests.integration.sync.conftest import People
 from tests.integration.sync.test_outbox import _schedule_event
 from tests.integration.webhooks.conftest import RETRY_DELAYS_S, HookWorld, consent_payload
 
+# About two minutes on one worker: handed out early (tests/conftest.py), not left for the end.
+pytestmark = pytest.mark.slow
+
 
 def _account() -> str:
     return f"wh-{uuid.uuid4().hex[:6]}"
