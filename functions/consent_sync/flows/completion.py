@@ -7,6 +7,7 @@ chunk verdict files are merged into one results document first; its URI is in th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,12 @@ from consent_sync.domain.jobs import (
 )
 from consent_sync.domain.linking import DOCUMENTED_SKIP_REASONS
 from consent_sync.domain.vocabulary import JobKind, RunKind
-from consent_sync.events import ImportCompleted, SendoutConsentChecked, SyncRunCompleted
+from consent_sync.events import (
+    ContactConsentUpdated,
+    ImportCompleted,
+    SendoutConsentChecked,
+    SyncRunCompleted,
+)
 from consent_sync.flows import contact_cards
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
@@ -197,6 +203,13 @@ UPDATE_GRACE = timedelta(minutes=2)
 """A worker publishes its chunk's updates within moments of writing them; older ones were left behind."""
 
 
+def publish_updates(bus_name: str, outbox: ConsentUpdates, updates: Sequence[ContactConsentUpdated]) -> None:
+    """Publish `Contact Consent Updated` (ten per PutEvents), then take them out of the outbox: in this
+    order, so a stop in between publishes them again (at least once), never loses them."""
+    publish_many(bus_name, updates)
+    outbox.clear(updates)
+
+
 def publish_waiting_updates(now: datetime) -> int:
     """Publish the `Contact Consent Updated` a stopped worker left in the outbox; how many."""
     config = get_config()
@@ -204,8 +217,7 @@ def publish_waiting_updates(now: datetime) -> int:
     published = 0
     for page in outbox.waiting(before=now - UPDATE_GRACE):
         if page:
-            publish_many(config.event_bus_name, page)
-            outbox.clear(page)
+            publish_updates(config.event_bus_name, outbox, page)
             published += len(page)
     if published:
         logger.warning("consent updates left in the outbox were published", extra={"updates": published})

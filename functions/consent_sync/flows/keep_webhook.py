@@ -121,7 +121,7 @@ def _registered(
             checked_at=_now(),
             detail=f"{type(exc).__name__}: {exc}",
         )
-    status = WebhookStatus.from_superoffice(hook.state)
+    now = _now()
     if action != "kept":
         logger.info(
             f"webhook {action}",
@@ -130,11 +130,11 @@ def _registered(
         metrics.add_metric(name=f"Webhook{action.capitalize()}", unit=MetricUnit.Count, value=1)
     return WebhookState(
         account_id=account_id,
-        status=status,
+        status=WebhookStatus.from_superoffice(hook.state),
         webhook_id=hook.webhook_id,
         target_url=url,
-        checked_at=_now(),
-        detail=None if action == "kept" else f"{action} at {_now().isoformat(timespec='seconds')}",
+        checked_at=now,
+        detail=None if action == "kept" else f"{action} at {now.isoformat(timespec='seconds')}",
     )
 
 

@@ -66,7 +66,6 @@ from consent_sync.flows import completion, contact_cards, sendout_check
 from consent_sync.flows.connect import open_superoffice
 from consent_sync.observability import logger, metrics
 from consent_sync.store.accounts import AccountStore
-from consent_sync.store.bus import publish_many
 from consent_sync.store.contacts import ContactStore, VersionConflict
 from consent_sync.store.decisions import DecisionLog
 from consent_sync.store.freshness import FreshnessStore
@@ -623,8 +622,7 @@ class _ChunkWork:
         if not self.written_updates:
             return
         try:
-            publish_many(bus_name, self.written_updates)
-            self.updates.clear(self.written_updates)
+            completion.publish_updates(bus_name, self.updates, self.written_updates)
         except Exception as exc:  # the outbox keeps them; the chunk's work is done either way
             logger.warning(
                 "consent updates not announced now; the sweep publishes them",

@@ -162,17 +162,13 @@ def ensure_webhook_secret(prefix: str, account_id: str) -> str:
     """
     import secrets  # the standard library's; this module is named for Secrets Manager
 
-    manager = client("secretsmanager")
-    name = secret_name(prefix, account_id)
-    try:
-        return str(manager.get_secret_value(SecretId=name)["SecretString"])
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
+    existing = read_webhook_secret(prefix, account_id, fresh=True)
+    if existing is not None:
+        return existing
     value = secrets.token_urlsafe(_WEBHOOK_SECRET_BYTES)
     try:
-        manager.create_secret(
-            Name=name,
+        client("secretsmanager").create_secret(
+            Name=secret_name(prefix, account_id),
             SecretString=value,
             Description=f"Signs SuperOffice's webhook deliveries for account {account_id}",
         )
@@ -180,7 +176,10 @@ def ensure_webhook_secret(prefix: str, account_id: str) -> str:
         if error.response["Error"]["Code"] != "ResourceExistsException":
             raise
         # Created by a concurrent settings event: use that one.
-        return str(manager.get_secret_value(SecretId=name)["SecretString"])
+        created = read_webhook_secret(prefix, account_id, fresh=True)
+        if created is None:
+            raise
+        return created
     return value
 
 

@@ -59,7 +59,7 @@ class ConsentUpdates:
 
     def clear(self, updates: Sequence[ContactConsentUpdated]) -> None:
         """Take published updates out of the outbox."""
-        keys = list({tuple(self.key(u).items()): self.key(u) for u in updates}.values())
+        keys = list({update.update_id: self.key(update) for update in updates}.values())
         client = self._table.meta.client
         for start in range(0, len(keys), _BATCH):
             request = {
