@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-lambda-python lint typecheck cfn-lint unit integration e2e bench chaos simulator local-up clean
+.PHONY: help venv run test test-lambda-python lint typecheck cfn-lint sam-validate unit integration e2e bench chaos simulator local-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
@@ -46,6 +46,13 @@ typecheck: $(STAMP) ## mypy
 cfn-lint: $(STAMP) ## validate template.yaml
 	$(BIN)/cfn-lint template.yaml
 
+# Optional: the whole SAM CLI (~340 MB, pins its own boto3) in .venv-sam. `make test` runs the SAM
+# translator that `sam validate` runs (tests/integration/template) and cfn-lint, without the CLI.
+SAM_CLI_VERSION ?= 1.170.0
+sam-validate: ## sam validate --lint with the SAM CLI, in .venv-sam
+	@test -x .venv-sam/bin/sam || { $(PYTHON) -m venv .venv-sam && .venv-sam/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION); }
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate .venv-sam/bin/sam validate --lint --template-file template.yaml
+
 unit: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest tests/unit
 
@@ -68,4 +75,4 @@ local-up: $(STAMP) ## the local AWS stack (moto + event routing from template.ya
 	$(BIN)/consent-sync local up
 
 clean: ## remove the virtualenvs and caches
-	rm -rf $(VENV) .venv-sam .venv-3.13 .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .venv-sam-translator .venv-3.13 .pytest_cache .mypy_cache .ruff_cache .hypothesis

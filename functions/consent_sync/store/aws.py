@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import threading
+from functools import cache, lru_cache
 from typing import Any
 
 import boto3
@@ -33,18 +34,28 @@ def endpoint() -> tuple[str | None, str | None]:
     )
 
 
+#: A boto3 session is not thread-safe; the clients and resources it makes are.
+_SESSION_LOCK = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    # One per process: its loader keeps the endpoint data and service models it parsed, which every
+    # new session would parse again for its first client (~10-30 ms each, the DynamoDB model twice:
+    # once for the client, once for the resource).
+    return boto3.session.Session()
+
+
 @lru_cache(maxsize=32)
 def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:
-    return boto3.session.Session().client(
-        service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG
-    )
+    with _SESSION_LOCK:
+        return _session().client(service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG)
 
 
 @lru_cache(maxsize=8)
 def _resource(service: str, endpoint_url: str | None, region: str | None) -> Any:
-    return boto3.session.Session().resource(
-        service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG
-    )
+    with _SESSION_LOCK:
+        return _session().resource(service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG)
 
 
 @lru_cache(maxsize=32)

@@ -33,8 +33,34 @@ def hook_simulator() -> Iterator[SimulatorHandle]:
         yield sim
 
 
+#: Above any `settings_version` a test sends, so that retiring an account is never refused as stale.
+RETIRING_SETTINGS_VERSION = 1_000_000
+
+
 class HookWorld(SyncWorld):
     """The sync world, with SuperOffice's webhooks and the receiver's URL."""
+
+    def __init__(self, stack: LocalStack, simulator: SimulatorHandle, platform: Platform) -> None:
+        super().__init__(stack, simulator, platform)
+        self.configured: set[str] = set()
+
+    def settings(self, account_id: str, **overrides: Any) -> dict[str, Any]:
+        self.configured.add(account_id)
+        return super().settings(account_id, **overrides)
+
+    def retire(self) -> None:
+        """Sync off for every account the test configured, so the product removes their webhooks.
+
+        The module's accounts share one simulated tenant, and SuperOffice delivers each change to every
+        webhook of the tenant: left registered, each test's accounts would be delivered (and pull) every
+        later test's changes, and the module would slow down test by test.
+        """
+        for account_id in sorted(self.configured):
+            retiring = SyncWorld.settings(
+                self, account_id, legal_basis_sync=False, settings_version=RETIRING_SETTINGS_VERSION
+            )
+            self.platform.send("Integration Settings Updated", retiring)
+        self.settle()
 
     @property
     def receiver(self) -> str:
@@ -114,7 +140,9 @@ def hooks(hook_stack: LocalStack, hook_simulator: SimulatorHandle) -> Iterator[H
     hook_stack.forget_tenant_budgets()
     platform = Platform(hook_stack)
     platform.dead_letters()
-    yield HookWorld(hook_stack, hook_simulator, platform)
+    world = HookWorld(hook_stack, hook_simulator, platform)
+    yield world
     hook_simulator.control.clear_faults()
+    world.retire()
     hook_simulator.control.set_webhook_settings(retry_delays_s=RETRY_DELAYS_S)
     hook_stack.forget_tenant_budgets()
