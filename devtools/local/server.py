@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import moto.backends
 import moto.dynamodb.models as models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -47,6 +48,28 @@ def _serialise_dynamodb() -> None:
 
     DomainDispatcherApplication.__call__ = serialised  # type: ignore[method-assign]
     _PATCHED = True
+
+
+_MODULES_LISTED = False
+
+
+def _list_moto_modules_once() -> None:
+    """Make moto list its service packages once, not on every request.
+
+    moto's dispatcher asks whether a request's host names one of its packages by listing the package
+    directory, a stat per entry (~200), for every request; the directory does not change while the
+    server runs.
+    """
+    global _MODULES_LISTED
+    if _MODULES_LISTED:
+        return
+    modules = tuple(moto.backends.list_of_moto_modules())
+
+    def listed() -> tuple[str, ...]:
+        return modules
+
+    moto.backends.list_of_moto_modules = listed
+    _MODULES_LISTED = True
 
 
 _TRANSACTIONS_PATCHED = False
@@ -296,6 +319,7 @@ def start_moto(port: int = 0, host: str = "127.0.0.1") -> MotoEndpoint:
     # Moto's server logs every request through werkzeug at INFO, which would drown the runtime's log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _serialise_dynamodb()
+    _list_moto_modules_once()
     _item_level_transactions()
     _message_move_tasks()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
