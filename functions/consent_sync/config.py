@@ -5,8 +5,6 @@ importing pydantic-settings costs ~60-160 ms of a cold start (it imports every s
 ships, the cloud vaults included), and these functions only ever read their own environment variables.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
 from functools import lru_cache

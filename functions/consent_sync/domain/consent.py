@@ -4,8 +4,6 @@ A side holds at most one state per contact and purpose; *absent* (no row) is rep
 rather than as a sentinel state, so "absent" and "withdrawn" can never be confused.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints

@@ -5,8 +5,6 @@ SuperOffice person id, which is only a link. ``consents`` holds the platform-sid
 together with the side its latest change came from; a missing purpose means *absent*.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -43,7 +41,7 @@ class StoredConsent(ConsentState):
     changed_in: Side
 
     @classmethod
-    def of(cls, state: ConsentState, changed_in: Side) -> StoredConsent:
+    def of(cls, state: ConsentState, changed_in: Side) -> "StoredConsent":
         """``state`` recorded as changed in ``changed_in``."""
         # model_validate, not **kwargs: `state` may itself be a StoredConsent carrying `changed_in`.
         return cls.model_validate({**state.model_dump(), "changed_in": changed_in})
@@ -180,7 +178,7 @@ class SuperOfficeValue(BaseModel):
     """The SuperOffice associate who made the row's latest change (None: not known)."""
 
     @classmethod
-    def of(cls, state: ConsentState, person_id: int | None) -> SuperOfficeValue:
+    def of(cls, state: ConsentState, person_id: int | None) -> "SuperOfficeValue":
         """The logged view of SuperOffice's ``state`` of person ``person_id``."""
         return cls(
             legal_base=state.legal_base,
@@ -201,7 +199,7 @@ class PlatformValue(BaseModel):
     changed_at: UtcDateTime
 
     @classmethod
-    def of(cls, state: ConsentState) -> PlatformValue:
+    def of(cls, state: ConsentState) -> "PlatformValue":
         """The logged view of the platform's ``state``."""
         return cls(legal_base=state.legal_base, source=state.source, changed_at=state.changed_at)
 

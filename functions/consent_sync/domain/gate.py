@@ -1,7 +1,5 @@
 """The send-out gate: may a campaign be sent to this recipient (docs/sync-rules.md, the gate)."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
@@ -36,7 +34,7 @@ class Verdict(BaseModel):
     reason: BlockReason | None = None
 
     @model_validator(mode="after")
-    def _reason_iff_blocked(self) -> Verdict:
+    def _reason_iff_blocked(self) -> "Verdict":
         if self.allowed == (self.reason is not None):
             raise ValueError("a verdict has a reason exactly when it is blocked")
         return self

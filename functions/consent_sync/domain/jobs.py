@@ -1,7 +1,5 @@
 """Jobs (imports, sync runs, send-out checks): the model of one, its counter names, and chunking."""
 
-from __future__ import annotations
-
 import re
 from collections.abc import Sequence
 from datetime import datetime

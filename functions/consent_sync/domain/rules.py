@@ -1,7 +1,5 @@
 """The legal-basis sync rules of docs/sync-rules.md, as one pure function of the two sides' states."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 from enum import StrEnum
 
@@ -59,7 +57,7 @@ class Decision(BaseModel):
         """True when either side is to be written."""
         return self.write_superoffice is not None or self.write_platform is not None
 
-    def mirrored(self) -> Decision:
+    def mirrored(self) -> "Decision":
         """The same decision with the sides swapped (what ``decide`` gives for swapped arguments)."""
         return Decision(
             winner=None if self.winner is None else self.winner.other,

@@ -1,7 +1,5 @@
 """An account's SuperOffice webhook as consent-sync last saw it (registered, repaired, removed, refused)."""
 
-from __future__ import annotations
-
 import base64
 import hashlib
 import hmac
@@ -67,7 +65,7 @@ class WebhookStatus(StrEnum):
     NONE = "none"
 
     @classmethod
-    def from_superoffice(cls, state: str) -> WebhookStatus:
+    def from_superoffice(cls, state: str) -> "WebhookStatus":
         """SuperOffice's ``State`` (``Active``, ``Stopped``, ``TooManyErrors``, ``Unknown``)."""
         return {
             "active": cls.ACTIVE,

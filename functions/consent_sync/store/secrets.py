@@ -11,15 +11,18 @@ caches each secret per container. Its provider is built on this package's Secret
 Powertools' registry of default providers, which is what ``get_secret`` reads from. That registry lives
 in the Powertools package, not here, so :func:`forget_credentials` reaches every copy of this module a
 process holds (the local runtime imports each function's code privately; Powertools is shared).
+The utility is imported at the first read, not with this module: it imports all its providers (SSM,
+AppConfig, DynamoDB…), ~2.5 ms of a cold start, and the send-out check and platform functions never
+read a secret.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
+from types import ModuleType
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from botocore.exceptions import ClientError
 
 from consent_sync.store.aws import client, endpoint
@@ -33,17 +36,36 @@ class _NotThatSecret(LookupError):
     """Secrets Manager answered with another secret than the ARN asked for (a partial ARN)."""
 
 
-class _ExactSecretsProvider(parameters.SecretsProvider):
+@cache
+def _parameters() -> ModuleType:
+    """Powertools' parameters utility (imported at the first secret read)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters
+
+
+def _default_providers() -> dict[str, Any]:
+    """Powertools' registry of the providers its ``get_*`` functions read through."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    return DEFAULT_PROVIDERS
+
+
+@cache
+def _exact_secrets_provider() -> type[Any]:
     """Powertools' secrets provider, refusing a value whose secret is not exactly the ARN asked for."""
 
-    def _get(self, name: str, **sdk_options: Any) -> str | bytes:
-        sdk_options["SecretId"] = name
-        answer = self.client.get_secret_value(**sdk_options)
-        if name.startswith("arn:") and answer.get("ARN") != name:
-            raise _NotThatSecret("the credentials secret ARN is not the full ARN of a secret")
-        if "SecretString" in answer:
-            return str(answer["SecretString"])
-        return bytes(answer["SecretBinary"])
+    class ExactSecretsProvider(_parameters().SecretsProvider):  # type: ignore[misc]
+        def _get(self, name: str, **sdk_options: Any) -> str | bytes:
+            sdk_options["SecretId"] = name
+            answer = self.client.get_secret_value(**sdk_options)
+            if name.startswith("arn:") and answer.get("ARN") != name:
+                raise _NotThatSecret("the credentials secret ARN is not the full ARN of a secret")
+            if "SecretString" in answer:
+                return str(answer["SecretString"])
+            return bytes(answer["SecretBinary"])
+
+    return ExactSecretsProvider
 
 
 def secret_name(prefix: str, account_id: str) -> str:
@@ -86,7 +108,7 @@ def read_credentials(arn: str) -> dict[str, Any]:
 
     The error never contains the secret's value.
     """
-    _use_provider()
+    parameters = _use_provider()
     try:
         data = parameters.get_secret(arn, transform="json", max_age=CREDENTIALS_TTL_S)
     except parameters.TransformParameterError as exc:
@@ -112,20 +134,23 @@ def read_credentials(arn: str) -> dict[str, Any]:
 
 def forget_credentials() -> None:
     """Drop cached credentials (after writing a secret in the same process; tests)."""
-    provider = DEFAULT_PROVIDERS.get(_PROVIDER)
+    provider = _default_providers().get(_PROVIDER)
     if provider is not None:
         provider.clear_cache()
 
 
-def _use_provider() -> None:
-    """Make Powertools' secrets provider the one for this process's Secrets Manager endpoint."""
+def _use_provider() -> ModuleType:
+    """Make Powertools' secrets provider the one for this process's Secrets Manager endpoint; returns
+    the parameters utility, which reads through it."""
+    parameters = _parameters()
     where = endpoint()
-    current = DEFAULT_PROVIDERS.get(_PROVIDER)
+    current = _default_providers().get(_PROVIDER)
     if current is not None and getattr(current, _ENDPOINT_ATTRIBUTE, None) == where:
-        return
-    provider = _ExactSecretsProvider(boto3_client=client("secretsmanager"))
+        return parameters
+    provider = _exact_secrets_provider()(boto3_client=client("secretsmanager"))
     setattr(provider, _ENDPOINT_ATTRIBUTE, where)
-    DEFAULT_PROVIDERS[_PROVIDER] = provider
+    _default_providers()[_PROVIDER] = provider
+    return parameters
 
 
 # -- webhook signing secrets: one per account, `<webhook prefix><account_id>`, a random string --------------
@@ -141,7 +166,7 @@ def read_webhook_secret(prefix: str, account_id: str, *, fresh: bool = False) ->
     ``fresh`` reads past the cache (a signature that does not match the cached secret may be signed with
     a newer one). The error never contains the secret.
     """
-    _use_provider()
+    parameters = _use_provider()
     try:
         value = parameters.get_secret(
             secret_name(prefix, account_id), max_age=WEBHOOK_SECRET_TTL_S, force_fetch=fresh

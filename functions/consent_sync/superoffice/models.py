@@ -5,8 +5,6 @@ Field names are Python's; aliases are SuperOffice's (PascalCase entity fields, a
 "none") become ``None`` where they are references, and times are aware UTC (see ``times.py``).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any

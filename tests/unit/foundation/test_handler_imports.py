@@ -3,7 +3,8 @@
 Imported under the environment Lambda gives a traced function (``LAMBDA_TASK_ROOT``: tracing on). No
 handler imports httpx (it comes with the first SuperOffice client), the X-Ray SDK with wrapt and
 asyncio (the tracer's first use), tenacity (the first batch read or optimistic write), the SuperOffice
-client or its models (the first client opened), or compiles the log scrubber's patterns (the first
+client or its models (the first client opened), Powertools' parameters utility (the first secret
+read), or compiles the log scrubber's patterns (the first
 line scrubbed); the reconcile and webhook receiver handlers load Powertools' batch and idempotency
 utilities at their first invocation; the platform consent function never imports the sync run.
 """
@@ -40,6 +41,7 @@ DEFERRED = (
     "consent_sync.superoffice.models",
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.idempotency",
+    "aws_lambda_powertools.utilities.parameters",
 )
 NOT_IMPORTED = {"platform_consent": ("consent_sync.flows.sync_run", "consent_sync.flows.keep_webhook")}
 
