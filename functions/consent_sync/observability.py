@@ -37,7 +37,8 @@ from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 from consent_sync.config import tracing_enabled
 from consent_sync.domain.redaction import mask_emails, redact_credentials
 
-_SECRET_KEYS = re.compile(
+# Compiled by `re` at the first key scrubbed (and cached there), not at every cold start.
+_SENSITIVE_KEYS = (
     r"(?i)(password|passwd|secret|ticket|token|authorization|private_key|privatekey|credentials?|api_?key)"
 )
 _REDACTED = "*****"
@@ -54,7 +55,7 @@ def redact_secrets(value: Any, key: str | None = None) -> Any:
 
 
 def _is_secret_key(key: str | None) -> bool:
-    return key is not None and bool(_SECRET_KEYS.search(key)) and not key.endswith("_arn")
+    return key is not None and bool(re.search(_SENSITIVE_KEYS, key)) and not key.endswith("_arn")
 
 
 def _walk(value: Any, key: str | None, *, mask: bool) -> Any:

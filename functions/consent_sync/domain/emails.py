@@ -24,8 +24,9 @@ MAX_LENGTH = 254
 MAX_LOCAL_LENGTH = 64
 MAX_LABEL_LENGTH = 63
 
-_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+# Pattern sources, compiled by `re` at their first use (and cached there), not at every cold start.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 
 
 class EmailProblem(StrEnum):
@@ -103,7 +104,7 @@ def _check_local(local: str) -> None:
             EmailProblem.BAD_LOCAL_PART, f"the local part is longer than {MAX_LOCAL_LENGTH} characters"
         )
     # Splitting on dots turns leading, trailing and doubled dots into empty atoms.
-    if not all(_ATEXT.fullmatch(atom) for atom in local.split(".")):
+    if not all(re.fullmatch(_ATEXT, atom) for atom in local.split(".")):
         raise InvalidEmail(
             EmailProblem.BAD_LOCAL_PART, "the local part has a character or dot where none is allowed"
         )
@@ -120,7 +121,7 @@ def _check_domain(domain: str) -> None:
             raise InvalidEmail(
                 EmailProblem.BAD_DOMAIN, f"a domain label is longer than {MAX_LABEL_LENGTH} characters"
             )
-        if not _LABEL.fullmatch(label):
+        if not re.fullmatch(_LABEL, label):
             raise InvalidEmail(EmailProblem.BAD_DOMAIN, "a domain label is empty or has a bad character")
     if labels[-1].isdigit():
         raise InvalidEmail(EmailProblem.BAD_DOMAIN, "the top-level domain is numeric")

@@ -32,7 +32,9 @@ ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
 
 # Secrets Manager ARN: arn:partition:secretsmanager:region:account:secret:name-6RANDOM
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_SECRETS_MANAGER_ARN = (
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"  # compiled at first use
+)
 
 
 # -- The SuperOffice connection (not secret) and its credentials (in Secrets Manager) ----------------------
@@ -207,7 +209,7 @@ class SuperOfficeSettings(SuperOfficeConnection):
 
     @model_validator(mode="after")
     def _secret_is_an_arn(self) -> Self:
-        if not _SECRET_ARN.match(self.credentials_secret_arn):
+        if not re.match(_SECRETS_MANAGER_ARN, self.credentials_secret_arn):
             raise ValueError("credentials_secret_arn must be a Secrets Manager secret ARN")
         return self
 

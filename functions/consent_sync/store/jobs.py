@@ -52,7 +52,7 @@ COUNT_PREFIX = "count_"
 SKIPPED_PREFIX = "skipped_"
 
 # Counter names become attribute names; keep them to a safe, predictable alphabet.
-_COUNTER_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_COUNTER_NAME = r"[a-z][a-z0-9_]{0,62}"  # compiled by `re` at first use
 
 
 class ChunkRecorded(NamedTuple):
@@ -82,7 +82,7 @@ def history_key(account_id: str, kind: JobKind, run_kind: str | None = None) -> 
 
 def _check_counters(counts: Mapping[str, int]) -> None:
     for name, value in counts.items():
-        if not _COUNTER_NAME.fullmatch(name):
+        if not re.fullmatch(_COUNTER_NAME, name):
             raise ValueError(f"invalid counter name: {name!r}")
         if value < 0:
             raise ValueError(f"counter {name!r} must not be negative")

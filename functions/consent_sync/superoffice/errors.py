@@ -33,10 +33,11 @@ _CUT_MARGIN = 512
 
 # Credentials that can appear in an error body even when we never put them there ourselves: a server may
 # echo the ticket it rejected. Tickets look like "7T:abc..."; scheme-prefixed header values are masked too.
+# Compiled by `re` at the first scrub (and cached there), not at every cold start.
 _SECRET_PATTERNS = (
-    re.compile(r"\b\d+[A-Z]:[A-Za-z0-9+/=._\-]+"),
-    re.compile(r"(?i)\b(SOTicket|Basic|Bearer)\s+[A-Za-z0-9+/=._:\-]+"),
-    re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
+    r"\b\d+[A-Z]:[A-Za-z0-9+/=._\-]+",
+    r"(?i)\b(SOTicket|Basic|Bearer)\s+[A-Za-z0-9+/=._:\-]+",
+    r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",
 )
 _MASK = "***"
 
@@ -49,7 +50,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, _MASK)
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(_MASK, text)
+        text = re.sub(pattern, _MASK, text)
     return scrub_text(text)
 
 
