@@ -92,7 +92,16 @@ def set_onsite_account(cli: Cli, account: str, url: str, username: str, password
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+def simulator() -> Iterator[SimulatorHandle]:
+    with running_simulator(persons=200, seed=3) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorHandle) -> Iterator[Cli]:
+    # Started after the simulator, so stopped before it: work still in flight when a module ends (a
+    # push) finishes against a running simulator instead of retrying one that is gone while local up
+    # waits for it.
     port = free_port()
     stack = f"e2e-{uuid.uuid4().hex[:8]}"
     log = tmp_path_factory.mktemp("local-up") / "local-up.log"
@@ -122,9 +131,3 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
             # SIGTERM stops local up with its clean-up: no worker outlives it
             _, alive = psutil.wait_procs(children, timeout=10)
             assert alive == [], f"processes left behind by local up: {alive}"
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[SimulatorHandle]:
-    with running_simulator(persons=200, seed=3) as sim:
-        yield sim
