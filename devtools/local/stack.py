@@ -244,7 +244,7 @@ def up(
             while not stopped.wait(3600):
                 pass
         except KeyboardInterrupt:
-            print("stopping the local stack")
+            print("stopping the local stack", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
