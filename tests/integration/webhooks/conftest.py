@@ -143,6 +143,6 @@ def hooks(hook_stack: LocalStack, hook_simulator: SimulatorHandle) -> Iterator[H
     world = HookWorld(hook_stack, hook_simulator, platform)
     yield world
     hook_simulator.control.clear_faults()
-    world.retire()
     hook_simulator.control.set_webhook_settings(retry_delays_s=RETRY_DELAYS_S)
+    world.retire()  # against a simulator that answers /Webhook again (a test may have forbidden it)
     hook_stack.forget_tenant_budgets()
